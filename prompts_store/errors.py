@@ -1,0 +1,43 @@
+"""Errors raised by the prompt store. Each carries a stable machine-readable ``code``.
+
+The service maps them to HTTP statuses (422 / 404 / 409); the CLI prints their message.
+"""
+
+
+class StoreError(Exception):
+    """Base class of every error the store raises on purpose."""
+
+    code = "store_error"
+
+
+class InvalidName(StoreError, ValueError):
+    """A family or task name does not follow the name rule."""
+
+    code = "invalid_name"
+
+
+class InvalidArtifact(StoreError, ValueError):
+    """A tensor has the wrong shape, dtype or non-finite values, or a file is malformed."""
+
+    code = "invalid_artifact"
+
+
+class NotFound(StoreError, LookupError):
+    """The named family or task does not exist."""
+
+    code = "not_found"
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class Conflict(StoreError):
+    """A name clash, or a family still used by tasks."""
+
+    code = "conflict"
+
+
+class IncompatibleBackbone(Conflict):
+    """A family was trained for another backbone than the one in use."""
+
+    code = "backbone_mismatch"
