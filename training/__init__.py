@@ -1,0 +1,1 @@
+"""mpt-serve training: teachers, MPT source distillation, target adaptation, baselines, CLI."""
