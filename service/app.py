@@ -1,0 +1,52 @@
+"""The FastAPI application: one frozen T5 serving every task of the store."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .errors import install_error_handlers
+from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .routes import families, ops, predict, tasks
+from .settings import Settings, get_settings
+from .state import ServiceState
+
+log = logging.getLogger("mpt.service")
+
+DESCRIPTION = """
+One frozen T5 serves every task in the prompt store. Each request's prompt is built on the fly
+as `P* ∘ (u vᵀ)` and requests of different tasks share a forward pass, so a task costs only
+its `l + d` factor values. Errors are `{"error": {"code", "message"}}`.
+"""
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    if settings.admin_token is None and not settings.is_loopback():
+        log.warning(
+            "\n%s\n!! binding %s without MPT_ADMIN_TOKEN: ANYONE who can reach this port can upload,\n"
+            "!! replace and delete tasks and families. Set MPT_ADMIN_TOKEN.\n%s",
+            "!" * 78, settings.host, "!" * 78,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    state = ServiceState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        warn_if_exposed(settings)
+        await state.start()
+        yield
+        await state.stop()
+
+    app = FastAPI(title="mpt-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = state
+    install_error_handlers(app)
+    for router in (predict.router, tasks.router, families.router, ops.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app

@@ -1,0 +1,69 @@
+"""Server settings: ``MPT_*`` environment variables (pydantic-settings), validated once at start.
+
+CLI flags of ``python -m service`` / ``mpt serve`` override the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MPT_", extra="forbid")
+
+    # what to serve
+    model: str = Field("demo/backbone", description="backbone: hub id or local directory")
+    store: str = Field("demo/store", description="prompt store directory")
+    device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on cuda, fp32 on cpu")
+    attn_implementation: Literal["eager", "sdpa"] = Field("eager", description="T5 attention kernel")
+
+    # network
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(None, description="Bearer token required for mutations when set")
+
+    # batching and overload
+    max_batch: int = Field(32, ge=1, le=4096, description="rows per forward pass")
+    max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="how long a batch waits to fill")
+    max_queue: int = Field(1024, ge=1, description="rows waiting before 503")
+    request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request (504 after)")
+    drain_timeout_s: float = Field(30.0, ge=0, description="how long SIGTERM waits for in-flight requests")
+
+    # request limits
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_inputs: int = Field(64, ge=1, description="inputs per request")
+    max_input_tokens: int = Field(512, ge=1, description="tokens per input")
+    max_new_tokens: int = Field(64, ge=1, description="cap of max_new_tokens")
+    default_new_tokens: int | None = Field(None, ge=1, description="when a request gives none (default: min(16, max_new_tokens))")
+    max_candidates: int = Field(32, ge=1)
+
+    # store sync
+    store_poll_s: float = Field(1.0, gt=0, description="how often the store is checked for outside changes")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.default_new_tokens is None:
+            self.default_new_tokens = min(16, self.max_new_tokens)
+        elif self.default_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"default_new_tokens={self.default_new_tokens} exceeds max_new_tokens={self.max_new_tokens}"
+            )
+        if self.admin_token is not None and not self.admin_token.get_secret_value():
+            self.admin_token = None  # MPT_ADMIN_TOKEN="" means no token
+        return self
+
+    def is_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+@functools.lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings singleton (from the environment)."""
+    return Settings()
