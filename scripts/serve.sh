@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make serve`: serve the embedded demo on 127.0.0.1:8000 (flags pass through to `mpt serve`).
+# The backbone and store come from MPT_MODEL / MPT_STORE when set. Otherwise the committed demo
+# bundle (demo/) is served from a writable copy of its store in build/demo-store, so uploads
+# never touch the repository; without a bundle, a tiny demo is built once with the training CLI
+# (scripts/demo_pipeline.sh, about a minute) and cached in build/serve-demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${VENV:-.venv}
+if [ -z "${MPT_MODEL:-}" ]; then
+  if [ -d demo/backbone ]; then
+    export MPT_MODEL=demo/backbone
+    seed=demo/store
+  else
+    if [ ! -f build/serve-demo/.done ]; then
+      echo "no demo bundle in demo/: building a tiny one with the training CLI (once)" >&2
+      MPT="$venv/bin/mpt" scripts/demo_pipeline.sh build/serve-demo
+      touch build/serve-demo/.done
+    fi
+    export MPT_MODEL=build/serve-demo/backbone
+    seed=build/serve-demo/store
+  fi
+  if [ -z "${MPT_STORE:-}" ]; then
+    export MPT_STORE=build/demo-store
+    if [ ! -d "$MPT_STORE" ]; then
+      mkdir -p build && cp -r "$seed" "$MPT_STORE"
+    fi
+  fi
+fi
+exec "$venv/bin/python" -m service "$@"
