@@ -2,7 +2,8 @@
 # One install for every place that needs one: `make`, CI and the Dockerfile.
 #   scripts/install.sh VENV EXTRAS     e.g.  scripts/install.sh .venv serve,test
 # Creates VENV if needed, installs the CPU torch pinned in constraints-cpu.txt, then this
-# project (editable) with EXTRAS. Set MPT_TORCH_SPEC to install another torch (e.g. a CUDA build).
+# project with EXTRAS (editable; MPT_EDITABLE=0 for a regular install, as in the container).
+# Set MPT_TORCH_SPEC to install another torch instead (e.g. a CUDA build on a GPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-.venv}
@@ -19,5 +20,7 @@ else
   "$py" -m pip install --quiet --disable-pip-version-check -c constraints-cpu.txt torch
   constraint=(-c constraints-cpu.txt)
 fi
-"$py" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" -e ".[${extras}]"
+editable=(-e)
+[ "${MPT_EDITABLE:-1}" = "0" ] && editable=()
+"$py" -m pip install --quiet --disable-pip-version-check "${constraint[@]}" "${editable[@]}" ".[${extras}]"
 "$py" -c "import torch, transformers; print(f'installed: torch {torch.__version__}, transformers {transformers.__version__}')"
