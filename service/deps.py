@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the service state and the admin check for mutations."""
+"""FastAPI dependencies: the service state and the admin check for mutations.
+
+Both are ``async``: FastAPI runs plain ``def`` dependencies in a thread pool, a thread hop per
+request that costs more than the work they do."""
 
 from __future__ import annotations
 
@@ -11,14 +14,14 @@ from .errors import ApiError
 from .state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def require_admin(request: Request, state: StateDep) -> None:
+async def require_admin(request: Request, state: StateDep) -> None:
     """401 without credentials, 403 with wrong ones; open when no admin token is configured."""
     token = state.settings.admin_token
     if token is None:

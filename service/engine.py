@@ -56,6 +56,7 @@ class Engine:
         hf_logging.disable_progress_bar()
         self.device, self.dtype = resolve_device_dtype(settings)
         self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
+        self._fast = getattr(self.tokenizer, "backend_tokenizer", None)
         model = AutoModelForSeq2SeqLM.from_pretrained(
             settings.model, dtype=self.dtype, attn_implementation=settings.attn_implementation
         )
@@ -71,7 +72,10 @@ class Engine:
 
     # ---- tokenisation (event loop side; cheap) --------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids with EOS, untruncated (the caller enforces the length limit)."""
+        """Token ids with EOS, untruncated (the caller enforces the length limit). Calls the Rust
+        tokenizer directly when there is one: the same ids at half the cost of the HF wrapper."""
+        if self._fast is not None:
+            return [e.ids for e in self._fast.encode_batch(list(texts), add_special_tokens=True)]
         return self.tokenizer(list(texts), add_special_tokens=True).input_ids
 
     # ---- the batched forward (worker thread) --------------------------------------------------

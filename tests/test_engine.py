@@ -1,0 +1,52 @@
+"""The inference engine on its own: tokenisation, mixed generate/score batches, vanished tasks."""
+
+import pytest
+import torch
+
+from prompts_store import NotFound
+from service.engine import Engine, Row
+from service.settings import Settings
+
+from .serving import make_store
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_dir, backbone, tmp_path_factory):
+    store = make_store(tmp_path_factory.mktemp("eng") / "s", backbone.fingerprint, backbone.d_model, tasks=3)
+    eng = Engine(Settings(model=str(tiny_dir), store=str(store.root), device="cpu"))
+    eng.table.put_family(store.get_family("fam"))
+    for n in store.list_tasks():
+        eng.table.put_task(store.get_task(n))
+    return eng
+
+
+def test_tokenize_matches_the_hf_tokenizer(engine):
+    texts = ["big or small : the ocean", "  odd   spacing ", "ünïcödé and 123", ""]
+    assert engine.tokenize(texts) == engine.tokenizer(texts).input_ids
+
+
+def test_a_mixed_batch_equals_its_rows_run_alone(engine):
+    ids = engine.tokenize(["is a dog an animal ?", "hot or cold : snow", "a much longer input sentence than the others"])
+    cands = engine.tokenize(["yes", "no", "maybe so"])
+    rows = [Row("t0", ids[0], 5), Row("t1", ids[1], candidates=cands), Row("t2", ids[2], 3), Row("t1", ids[0], 7)]
+    together = engine.run(rows)
+    alone = [engine.run([r])[0] for r in rows]
+    for a, b in zip(together, alone):
+        assert a.error is None and a.output == b.output
+        if a.scores is not None:
+            assert a.scores == pytest.approx(b.scores, abs=1e-5)
+    assert together[1].scores is not None and len(together[1].scores) == 3
+    # a row's greedy output is a prefix-consistent function of its own max_new_tokens
+    longer = engine.run([Row("t0", ids[0], 12)])[0].output
+    assert longer.startswith(together[0].output) or together[0].output == ""
+
+
+def test_rows_of_a_vanished_task_fail_alone(engine):
+    ids = engine.tokenize(["x"])[0]
+    results = engine.run([Row("t0", ids, 2), Row("ghost", ids, 2)])
+    assert results[0].error is None and isinstance(results[1].error, NotFound)
+
+
+def test_warm_up_runs(engine):
+    assert engine.warm_up() >= 0
+    assert engine.device == torch.device("cpu") and engine.dtype == torch.float32
