@@ -1,11 +1,13 @@
-"""The real-data recipe (bench/glue): formats and the split protocol on
+"""The real-data recipe (bench/glue): formats, the split protocol and the metrics on
 hand-written fixture rows with the Hugging Face field names (no dataset or model download)."""
 
 from __future__ import annotations
 
+import math
 
 import pytest
 
+from bench.glue import metrics as M
 from bench.glue.formats import format_row, target_labels
 from bench.glue.registry import BENCHMARKS, DATASETS, SOURCES, TARGETS, SplitRule, get_spec
 from bench.glue.splits import permutation, split_rows
@@ -235,3 +237,63 @@ def test_multirc_halves_keep_question_groups_together():
     test_q = {r["idx"]["question"] for r in out["test"]}
     assert len(dev_q) == 2 and len(test_q) == 3 and not dev_q & test_q
     assert len(out["dev"]) + len(out["test"]) == len(rows)
+
+
+# ---------------------------------------------------------------- metrics (hand-computed)
+
+def test_classification_metrics():
+    assert M.accuracy(["1", " 0", "1", "x"], ["1", "0", "0", "0"]) == 50.0
+    # positive "1": tp 1 (row 0), fp 1 (row 2), invalid row 3 with gold 1 -> flipped to 0 -> fn 1
+    assert M.binary_f1(["1", "0", "1", "yes"], ["1", "0", "0", "1"], ["0", "1"]) == pytest.approx(50.0)
+    assert M.binary_f1(["0", "0"], ["0", "0"], ["0", "1"]) == 0.0
+    # CB: per-class F1 e: 2/3 (tp1 fp0 fn1), c: 2/3 (tp1 fp1 fn0), n: 0 -> mean 4/9
+    assert M.macro_f1(["e", "c", "c"], ["e", "c", "e"], ["e", "c", "n"]) == pytest.approx(100 * 4 / 9)
+
+
+def test_matthews_hand_values_and_constant_prediction():
+    # tp 1, fn 1, tn 2, fp 0: (1*2 - 0*1) / sqrt(1 * 2 * 2 * 3)
+    assert M.matthews(["1", "0", "0", "0"], ["1", "1", "0", "0"]) == pytest.approx(100 * 2 / math.sqrt(12))
+    assert M.matthews(["1", "1", "1", "1"], ["1", "0", "1", "0"]) == 0.0  # constant prediction: undefined -> 0
+    assert M.matthews(["0", "1", "1", "0"], ["1", "0", "0", "1"]) == pytest.approx(-100.0)
+    # an invalid prediction is a third class (sklearn's multiclass MCC): n=4, c=2, t={1:3,0:1}, p={1:1,0:2,x:1}
+    expected = (2 * 4 - (1 * 3 + 2 * 1)) / math.sqrt((16 - (1 + 4 + 1)) * (16 - (9 + 1)))
+    assert M.matthews(["1", "x", "0", "0"], ["1", "1", "0", "1"]) == pytest.approx(100 * expected)
+
+
+def test_correlations_and_stsb_unparsable():
+    assert M.pearson([1, 2, 3], [1, 2, 4]) == pytest.approx(100 * 3 / math.sqrt(28 / 3))
+    assert M.spearman([1, 2, 3], [1, 2, 4]) == pytest.approx(100.0)
+    assert M.ranks([1, 2, 2, 3]) == [1, 2.5, 2.5, 4]
+    assert M.pearson([2, 2, 2], [1, 2, 3]) == 0.0
+    out = M.score_correlation(["1.0", "abc", "3.0"], ["1.0", "2.0", "3.0"])  # "abc" counts as -1
+    assert out["pearson"] == pytest.approx(50.0) and out["spearman"] == pytest.approx(50.0)
+    assert out["unparsable"] == 1 and out["score"] == out["pearson"]
+
+
+def test_multirc_grouping():
+    golds = ["1", "0", "1", "0", "1"]
+    preds = ["1", "0", "1", "1", "1"]  # question a all right, question b one wrong
+    groups = ["a", "a", "a", "b", "b"]
+    out = M.score_multirc(preds, golds, groups, ["0", "1"])
+    assert out["em"] == 50.0 and out["questions"] == 2
+    assert out["f1a"] == pytest.approx(100 * 6 / 7) and out["score"] == out["f1a"]  # tp 3 fp 1 fn 0
+
+
+def test_qa_max_over_gold_answers():
+    out = M.score_qa(["Denver", "the Broncos!", "Carolina"], [["Broncos", "Denver"], ["Broncos"], ["Denver Broncos"]])
+    assert out["em"] == pytest.approx(200 / 3) and out["f1"] == pytest.approx(200 / 3)
+    out = M.score_qa(["Denver team"], [["Broncos", "Denver Broncos"]])  # best: F1 0.5 against "Denver Broncos"
+    assert out["f1"] == pytest.approx(50.0) and out["em"] == 0.0
+
+
+def test_score_rows_dispatch():
+    rows = [{"input": "", "target": t} for t in ["1", "0", "1", "0"]]
+    out = M.score_rows("f1_accuracy", ["1", "0", "0", "maybe"], rows, ["0", "1"])
+    assert out["accuracy"] == 50.0 and out["score"] == 50.0 and out["invalid"] == 1
+    assert out["f1"] == pytest.approx(50.0)  # tp 1, fn 1 (row 2), invalid row 3 (gold 0) flipped to 1: fp 1
+    rows_qa = [{"input": "", "target": "a", "answers": ["a", "b"]}]
+    assert M.score_rows("qa", ["b"], rows_qa, None)["em"] == 100.0
+    with pytest.raises(ValueError, match="2 predictions for 4 gold rows"):
+        M.score_rows("accuracy", ["1", "0"], rows, ["0", "1"])
+    with pytest.raises(ValueError, match="question 'group'"):
+        M.score_rows("multirc", ["1"] * 4, rows, ["0", "1"])
