@@ -1,17 +1,25 @@
-"""The real-data recipe (bench/glue): formats, the split protocol and the metrics on
+"""The real-data recipe (bench/glue): formats, split protocol, metrics, prepare and evaluate on
 hand-written fixture rows with the Hugging Face field names (no dataset or model download)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
+import torch
 
+from bench.glue import evaluate as ev
 from bench.glue import metrics as M
 from bench.glue.formats import format_row, target_labels
+from bench.glue.prepare import main as prepare_main
+from bench.glue.prepare import read_manifest
+from bench.glue.promote import main as promote_main
+from bench.glue.promote import promote
 from bench.glue.registry import BENCHMARKS, DATASETS, SOURCES, TARGETS, SplitRule, get_spec
 from bench.glue.splits import permutation, split_rows
 from bench.glue.text import pad_punctuation, stsb_target
+from prompts_store import DirectoryStore, Family, Task
 
 # ---------------------------------------------------------------- fixture rows (HF field names)
 
@@ -297,3 +305,123 @@ def test_score_rows_dispatch():
         M.score_rows("accuracy", ["1", "0"], rows, ["0", "1"])
     with pytest.raises(ValueError, match="question 'group'"):
         M.score_rows("multirc", ["1"] * 4, rows, ["0", "1"])
+
+
+# ---------------------------------------------------------------- prepare and evaluate end to end
+
+def _jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture
+def raw_root(tmp_path):
+    root = tmp_path / "raw"
+    pairs = [("Paris is in France.", "Paris is French.", 0), ("No weapons were found.", "Weapons were found.", 1),
+             ("It rained.", "It was wet.", 0), ("He ran.", "He sat.", 1), ("Cats purr.", "Cats make sounds.", 0),
+             ("Snow is cold.", "Snow is hot.", 1)]
+    rte = [{"sentence1": a, "sentence2": b, "label": y, "idx": i} for i, (a, b, y) in enumerate(pairs)]
+    _jsonl(root / "rte" / "train.jsonl", rte[:3])
+    _jsonl(root / "rte" / "validation.jsonl", rte)
+    stsb = [{"sentence1": f"s{i}", "sentence2": f"t{i}", "label": i * 0.8, "idx": i} for i in range(6)]
+    _jsonl(root / "stsb" / "train.jsonl", stsb)
+    _jsonl(root / "stsb" / "validation.jsonl", stsb)
+    squad = [{**SQUAD, "id": str(i), "question": f"Who won game {i}?"} for i in range(5)]
+    _jsonl(root / "squad" / "train.jsonl", squad)
+    _jsonl(root / "squad" / "validation.jsonl", squad[:2])
+    _jsonl(root / "mnli" / "train.jsonl", [CASES[10][1]])
+    _jsonl(root / "mnli" / "validation_matched.jsonl", [CASES[11][1]])
+    _jsonl(root / "mnli" / "validation_mismatched.jsonl", [CASES[12][1]])
+    return root
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_prepare_end_to_end(raw_root, tmp_path, capsys):
+    out = tmp_path / "data"
+    assert prepare_main(["--raw", str(raw_root), "--out", str(out), "rte", "stsb", "mnli", "--label-style", "names"]) == 0
+    assert prepare_main(["--out", str(out), "--dev-size", "2", f"squad={raw_root / 'squad'}"]) == 0
+    assert "rte         train 3  dev 3  test 3" in capsys.readouterr().out
+    rte = {s: _read(out / "rte" / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    assert rte["train"][0] == {"input": "rte sentence1: Paris is in France. sentence2: Paris is French.",
+                               "target": "entailment"}
+    assert not {r["input"] for r in rte["dev"]} & {r["input"] for r in rte["test"]}
+    assert _read(out / "mnli" / "test.jsonl") == CASES[11][4]  # test = validation_matched
+    squad = {s: _read(out / "squad" / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    assert [len(squad[s]) for s in ("train", "dev", "test")] == [3, 2, 2]
+    assert squad["test"][0]["answers"] == ["Denver Broncos", "the U . S . Broncos"]
+    assert "answers" not in squad["train"][0]
+    manifest = read_manifest(out)["datasets"]
+    assert sorted(manifest) == ["mnli", "rte", "squad", "stsb"]  # the second call added to the manifest
+    assert manifest["rte"]["labels"] == ["entailment", "not_entailment"] and manifest["rte"]["seed"] == 42
+    assert manifest["squad"]["split_rule"] == {"kind": "carve_train", "raw": {"train": "train", "test": "validation"},
+                                               "dev_size": 2}
+    assert manifest["stsb"]["examples"] == {"train": 6, "dev": 3, "test": 3}
+    first = (out / "rte" / "dev.jsonl").read_text()
+    assert prepare_main(["--raw", str(raw_root), "--out", str(out), "rte", "--label-style", "names"]) == 0
+    assert (out / "rte" / "dev.jsonl").read_text() == first  # seeded: the same split again
+    assert not list(out.glob("*.tmp")) and not list(out.glob("*.old"))
+
+
+def test_prepare_errors(raw_root, tmp_path, capsys):
+    out = str(tmp_path / "data")
+    assert prepare_main(["--raw", str(raw_root), "--out", out, "glue-rte"]) == 2
+    assert "unknown dataset 'glue-rte'; known: mnli" in capsys.readouterr().err
+    assert prepare_main(["--out", out, "rte"]) == 2
+    assert "give rte=PATH or --raw ROOT" in capsys.readouterr().err
+    assert prepare_main(["--raw", str(raw_root), "--out", out, "cola"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    (raw_root / "rte" / "validation.jsonl").write_text('{"sentence1": "a"}\nnot json\n')
+    assert prepare_main(["--raw", str(raw_root), "--out", out, "rte"]) == 2
+    assert "validation.jsonl:2: not JSON" in capsys.readouterr().err
+
+
+def test_evaluate_scores_prepared_rows_against_the_paper(raw_root, tmp_path):
+    data = tmp_path / "data"
+    assert prepare_main(["--raw", str(raw_root), "--out", str(data), "rte", "stsb"]) == 0
+
+    def oracle(spec, rows):
+        return [r["target"] for r in rows]
+
+    results = ev.evaluate_datasets(data, ["rte", "stsb"], oracle, predictions_dir=tmp_path / "pred")
+    assert results["rte"]["score"] == 100.0 and results["rte"]["n"] == 3
+    assert results["stsb"]["pearson"] == pytest.approx(100.0)
+    pred = _read(tmp_path / "pred" / "rte.jsonl")
+    assert [p["prediction"] for p in pred] == [p["target"] for p in pred] and len(pred) == 3
+    summary = ev.summarize(results)
+    assert summary["datasets"]["rte"]["paper"] == 79.4
+    assert summary["averages"]["glue"]["ours"] is None and "cola" in summary["averages"]["glue"]["missing"]
+    table = ev.markdown(summary)
+    assert "| rte | acc | 100.0 | 79.4 | +20.6 | 3 |" in table
+    assert "**glue average** (missing: mnli, qqp, qnli, sst2, mrpc, cola)" in table
+    full = ev.summarize({n: {"score": 80.0} for n in BENCHMARKS["superglue"]})
+    assert full["averages"]["superglue"] == {"ours": 80.0, "paper": 74.1, "missing": []}
+    with pytest.raises(ValueError, match=r"cola is not prepared .* \(prepared: \['rte', 'stsb'\]\)"):
+        ev.evaluate_datasets(data, ["cola"], oracle)
+    assert ev.expand(["superglue", "rte", "cb"]) == ["multirc", "boolq", "wic", "wsc", "cb", "rte"]
+
+
+def test_promote_gathers_tasks_and_refuses_a_changed_shared_prompt(tmp_path):
+    def scratch(path, shared, tasks):
+        store = DirectoryStore(path)
+        fam = Family("mpt", shared, {"d_model": 3})
+        store.put_family(fam)
+        for name, scale in tasks:
+            store.put_task(Task(name, "mpt", torch.full((2, 1), scale), torch.ones(3, 1)))
+        return store
+
+    p_star = torch.arange(6.0).view(2, 3)
+    scratch(tmp_path / "a", p_star, [("mnli", 1.0), ("rte-factors", 2.0)])
+    scratch(tmp_path / "b", p_star, [("mnli", 1.0), ("cola-factors", 3.0)])
+    dst = tmp_path / "results"
+    assert promote_main(["--from", str(tmp_path / "a"), "--to", str(dst), "rte-factors"]) == 0
+    assert promote_main(["--from", str(tmp_path / "b"), "--to", str(dst), "cola-factors"]) == 0
+    store = DirectoryStore(dst)
+    assert store.list_tasks() == ["cola-factors", "rte-factors"] and store.list_families() == ["mpt"]
+    assert torch.equal(store.get_task("rte-factors").u, torch.full((2, 1), 2.0))
+    assert promote_main(["--from", str(tmp_path / "a"), "--to", str(dst), "rte-factors"]) == 2  # exists
+    scratch(tmp_path / "c", p_star + 1, [("wic-factors", 1.0)])
+    with pytest.raises(ValueError, match=r"different shared prompt .* trained against it: \['cola-factors', 'rte-factors'\]"):
+        promote(tmp_path / "c", dst, ["wic-factors"], overwrite=True)
