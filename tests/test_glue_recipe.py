@@ -28,7 +28,8 @@ WSC_TROPHY = {"text": "The trophy doesn't fit into the brown suitcase because it
 WSC_BEFORE = {"text": "When he arrived, John was tired.", "span1_index": 3, "span1_text": "John",
               "span2_index": 1, "span2_text": "he", "idx": 1, "label": 1}
 MULTIRC = {"paragraph": "<b>Sent 1: </b>Sam went home.<br><b>Sent 2: </b>He slept.<br>",
-           "question": "Where did Sam go?", "answer": "home", "idx": {"paragraph": 3, "question": 7, "answer": 0}, "label": 1}
+           "question": "Where did Sam go?", "answer": "home", "idx": {"paragraph": 3, "question": 7, "answer": 0},
+           "label": 1}
 RECORD = {"passage": "The Broncos won.\n@highlight\nDenver beat Carolina\n@highlight\nMVP: Von Miller",
           "query": "@placeholder won Super Bowl 50.", "entities": ["Broncos", "Denver", "Carolina"],
           "answers": ["Broncos", "Denver"], "idx": {"passage": 0, "query": 0}}
@@ -63,7 +64,8 @@ CASES = [
      [{"input": "qqp question1: How is the life of a math student? question2: How do I learn Japanese?",
        "target": "not_duplicate"}]),
     ("qqp", {"question1": "Why is the sky blue?", "question2": "What makes the sky blue?", "label": 1, "idx": 1},
-     "train", "ids", [{"input": "qqp question1: Why is the sky blue? question2: What makes the sky blue?", "target": "1"}]),
+     "train", "ids",
+     [{"input": "qqp question1: Why is the sky blue? question2: What makes the sky blue?", "target": "1"}]),
     ("stsb", {"sentence1": "A plane is taking off.", "sentence2": "An air plane is taking off.", "label": 5.0,
               "idx": 0}, "train", "names",
      [{"input": "stsb sentence1: A plane is taking off. sentence2: An air plane is taking off.", "target": "5.0"}]),
@@ -102,7 +104,8 @@ CASES = [
     ("wsc", WSC_TROPHY, "train", "ids",
      [{"input": "wsc text: The * trophy * doesn't fit into the brown suitcase because # it # is too large.",
        "target": "1"}]),
-    ("wsc", WSC_BEFORE, "test", "names", [{"input": "wsc text: When # he # arrived, * John * was tired.", "target": "True"}]),
+    ("wsc", WSC_BEFORE, "test", "names",
+     [{"input": "wsc text: When # he # arrived, * John * was tired.", "target": "True"}]),
     ("wsc", {**WSC_TROPHY, "span1_index": 5, "span1_text": "the brown suitcase", "label": 0}, "train", "names",
      [{"input": "wsc text: The trophy doesn't fit into * the brown suitcase * because # it # is too large.",
        "target": "False"}]),
@@ -125,18 +128,18 @@ CASES = [
     ("nq", NQ, "test", "ids",
      [{"input": "nq question: where is the eiffel tower context: < P > The Eiffel Tower is in Paris . < / P >",
        "target": "Paris", "answers": ["Paris", "Paris , France"]}]),
-    ("hotpotqa", {"key": "k1", "question": "Which band formed first?", "context": "[PAR] [TLE] Muse [SEP] Muse formed in 1994.",
-                  "answers": ["Muse"]}, "train", "ids",
-     [{"input": "hotpotqa question: Which band formed first ? context: [ PAR ] [ TLE ] Muse [ SEP ] Muse formed in 1994 .",
-       "target": "Muse"}]),
+    ("hotpotqa", {"key": "k1", "question": "Which band formed first?",
+                  "context": "[PAR] [TLE] Muse [SEP] Muse formed in 1994.", "answers": ["Muse"]}, "train", "ids",
+     [{"input": "hotpotqa question: Which band formed first ? "
+                "context: [ PAR ] [ TLE ] Muse [ SEP ] Muse formed in 1994 .", "target": "Muse"}]),
     ("newsqa", {"question": "Who was arrested?", "context": "Police arrested John Doe on Monday.",
                 "answers": ["John Doe"]}, "test", "names",
      [{"input": "newsqa question: Who was arrested ? context: Police arrested John Doe on Monday .",
        "target": "John Doe", "answers": ["John Doe"]}]),
-    ("searchqa", {"question": "This 'Father of Medicine' was Greek", "context": "[DOC] Hippocrates was a Greek physician.",
-                  "answers": ["Hippocrates"]}, "train", "ids",
-     [{"input": "searchqa question: This ' Father of Medicine ' was Greek context: [ DOC ] Hippocrates was a Greek physician .",
-       "target": "Hippocrates"}]),
+    ("searchqa", {"question": "This 'Father of Medicine' was Greek",
+                  "context": "[DOC] Hippocrates was a Greek physician.", "answers": ["Hippocrates"]}, "train", "ids",
+     [{"input": "searchqa question: This ' Father of Medicine ' was Greek "
+                "context: [ DOC ] Hippocrates was a Greek physician .", "target": "Hippocrates"}]),
     ("winogrande", {"sentence": "Sarah was a better surgeon than Maria so _ got the harder cases.",
                     "option1": "Sarah", "option2": "Maria", "answer": "1"}, "train", "ids",
      [{"input": "winogrande sentence: Sarah was a better surgeon than Maria so _ got the harder cases. "
@@ -147,9 +150,11 @@ CASES = [
        "target": "2"}]),
     ("yelp", {"text": "Great food, friendly staff!", "label": 1}, "train", "names",
      [{"input": "yelp sentence: Great food, friendly staff!", "target": "positive"}]),
-    ("yelp", {"text": "Cold fries.", "label": 0}, "test", "ids", [{"input": "yelp sentence: Cold fries.", "target": "0"}]),
-    ("scitail", {"sentence1": "Plants need light.", "sentence2": "Light is needed by plants.", "gold_label": "entailment",
-                 "sentence1_parse": "(ROOT ...)", "annotator_labels": ["entailment"]}, "train", "ids",
+    ("yelp", {"text": "Cold fries.", "label": 0}, "test", "ids",
+     [{"input": "yelp sentence: Cold fries.", "target": "0"}]),
+    ("scitail", {"sentence1": "Plants need light.", "sentence2": "Light is needed by plants.",
+                 "gold_label": "entailment", "sentence1_parse": "(ROOT ...)", "annotator_labels": ["entailment"]},
+     "train", "ids",
      [{"input": "scitail premise: Plants need light. hypothesis: Light is needed by plants.", "target": "0"}]),
     ("scitail", {"premise": "Iron rusts.", "hypothesis": "Rust is a metal.", "label": "neutral"}, "train", "names",
      [{"input": "scitail premise: Iron rusts. hypothesis: Rust is a metal.", "target": "neutral"}]),
@@ -157,7 +162,8 @@ CASES = [
      [{"input": "scitail premise: Ice melts. hypothesis: Ice can melt.", "target": "entailment"}]),
     ("paws", {"id": 1, "sentence1": "The cat chased the dog.", "sentence2": "The dog chased the cat.", "label": 0},
      "train", "names",
-     [{"input": "paws sentence1: The cat chased the dog. sentence2: The dog chased the cat.", "target": "not_paraphrase"}]),
+     [{"input": "paws sentence1: The cat chased the dog. sentence2: The dog chased the cat.",
+       "target": "not_paraphrase"}]),
     ("paws", {"id": 2, "sentence1": "He came in 1990.", "sentence2": "In 1990 he came.", "label": 1}, "test", "ids",
      [{"input": "paws sentence1: He came in 1990. sentence2: In 1990 he came.", "target": "1"}]),
 ]
@@ -193,6 +199,8 @@ def test_format_errors_name_the_bad_value():
         format_row(get_spec("yelp"), {"text": "ok", "label": "1"}, "train")  # digit names are ambiguous
     with pytest.raises(ValueError, match=r"wsc train row: span2_text 'it' is not at word 8 of \"The trophy doesn't"):
         format_row(get_spec("wsc"), {**WSC_TROPHY, "span2_index": 8}, "train")
+    with pytest.raises(ValueError, match=r"stsb test row: label -1: STS-B score -1.0 is outside \[0, 5\]"):
+        format_row(get_spec("stsb"), {"sentence1": "a", "sentence2": "b", "label": -1}, "test")
     with pytest.raises(ValueError, match=r"label_style 'words' is not one of \('ids', 'names'\)"):
         format_row(rte, {"sentence1": "a", "sentence2": "b", "label": 0}, "train", "words")
 
@@ -341,7 +349,8 @@ def _read(path):
 
 def test_prepare_end_to_end(raw_root, tmp_path, capsys):
     out = tmp_path / "data"
-    assert prepare_main(["--raw", str(raw_root), "--out", str(out), "rte", "stsb", "mnli", "--label-style", "names"]) == 0
+    args = ["--raw", str(raw_root), "--out", str(out), "rte", "stsb", "mnli", "--label-style", "names"]
+    assert prepare_main(args) == 0
     assert prepare_main(["--out", str(out), "--dev-size", "2", f"squad={raw_root / 'squad'}"]) == 0
     assert "rte         train 3  dev 3  test 3" in capsys.readouterr().out
     rte = {s: _read(out / "rte" / f"{s}.jsonl") for s in ("train", "dev", "test")}
@@ -423,5 +432,5 @@ def test_promote_gathers_tasks_and_refuses_a_changed_shared_prompt(tmp_path):
     assert torch.equal(store.get_task("rte-factors").u, torch.full((2, 1), 2.0))
     assert promote_main(["--from", str(tmp_path / "a"), "--to", str(dst), "rte-factors"]) == 2  # exists
     scratch(tmp_path / "c", p_star + 1, [("wic-factors", 1.0)])
-    with pytest.raises(ValueError, match=r"different shared prompt .* trained against it: \['cola-factors', 'rte-factors'\]"):
+    with pytest.raises(ValueError, match=r"different shared prompt .* against it: \['cola-factors', 'rte-factors'\]"):
         promote(tmp_path / "c", dst, ["wic-factors"], overwrite=True)

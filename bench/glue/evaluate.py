@@ -1,7 +1,7 @@
 """Stage 5: score stored prompts on prepared tasks with the paper's metrics, next to the paper.
 
     python -m bench.glue.evaluate --model t5-base --store STORE --data DATA --out RESULTS \
-        [--datasets glue,superglue | rte,cola,...] [--task-suffix -full] [--reference mpt]
+        [--datasets glue,superglue | rte,cola,...] [--task-suffix=-full] [--reference mpt]
 
 For each dataset the store task ``<dataset><suffix>`` generates greedily on the ``test`` split
 (the original validation data, see the split protocol) and the outputs are scored as the paper
@@ -51,14 +51,15 @@ def evaluate_datasets(data_dir: str | Path, datasets: Sequence[str], predict: Pr
             raise ValueError(f"{path} does not exist")
         rows = read_jsonl(path)
         preds = predict(spec, rows)
-        results[name] = {"split": split, "n": len(rows), "label_style": entry["label_style"],
-                         **score_rows(entry["metric"], preds, rows, entry["labels"])}
-        if predictions_dir is not None:
+        if predictions_dir is not None:  # written first, so that they survive a scoring error
             out = Path(predictions_dir) / f"{name}.jsonl"
             out.parent.mkdir(parents=True, exist_ok=True)
             with open(out, "w", encoding="utf-8") as f:
                 for r, p in zip(rows, preds):
-                    f.write(json.dumps({"input": r["input"], "target": r["target"], "prediction": p}, ensure_ascii=False) + "\n")
+                    line = {"input": r["input"], "target": r["target"], "prediction": p}
+                    f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        results[name] = {"split": split, "n": len(rows), "label_style": entry["label_style"],
+                         **score_rows(entry["metric"], preds, rows, entry["labels"])}
     return results
 
 
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         results = evaluate_datasets(args.data, datasets, predict, args.split, out / "predictions")
-        summary = summarize(results, args.reference)
+        summary = {"model": args.model, "store": args.store, "task_suffix": args.task_suffix,
+                   **summarize(results, args.reference)}
         (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
         (out / "results.md").write_text(markdown(summary))
     except (ValueError, OSError, RuntimeError, StoreError) as e:

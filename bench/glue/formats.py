@@ -77,7 +77,8 @@ def qa_input(name: str) -> Callable[[Row, str], str]:
     """SQuAD / MRQA as T5 / ATTEMPT: punctuation padded, ``<name> question: ... context: ...``."""
 
     def build(row: Row, where: str) -> str:
-        return f"{name} question: {pad_punctuation(text(row, 'question', where))} context: {pad_punctuation(text(row, 'context', where))}"
+        question, context = (pad_punctuation(text(row, k, where)) for k in ("question", "context"))
+        return f"{name} question: {question} context: {context}"
 
     return build
 
@@ -151,7 +152,11 @@ def format_row(spec, row: Row, split: str, label_style: str = "ids", where: str 
             out["group"] = spec.group(row, where)
         return [out]
     if spec.kind == "regression":
-        return [{"input": source, "target": stsb_target(field(row, spec.label_field, where))}]
+        score = field(row, spec.label_field, where)
+        try:
+            return [{"input": source, "target": stsb_target(score)}]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: label {score!r}: {e} (a hidden test split has label -1)") from None
     answers = answers_of(row, spec.label_field, where, pad=spec.pad_answers)
     if not answers:  # unanswerable: nothing to learn or score; prepare counts these rows
         return []

@@ -59,11 +59,12 @@ def prepare_dataset(spec: Spec, source: str | Path, out: str | Path, seed: int =
     for split in ("train", "dev", "test"):
         examples[split], skipped[split] = [], 0
         for i, row in enumerate(parts[split]):
-            rows = format_row(spec, row, split, label_style, where=f"{spec.name} {split} row {i}{_row_id(row)} of {source}")
+            where = f"{spec.name} {split} row {i}{_row_id(row)} of {source}"
+            rows = format_row(spec, row, split, label_style, where)
             skipped[split] += not rows
             examples[split] += rows
         if not examples[split]:
-            raise ValueError(f"{spec.name}: the {split} split is empty after formatting ({skipped[split]} rows skipped)")
+            raise ValueError(f"{spec.name}: the {split} split is empty ({skipped[split]} rows without an answer)")
     _write_task_dir(out / spec.name, examples)
     return {
         "benchmark": spec.benchmark,
