@@ -55,6 +55,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"default_new_tokens={self.default_new_tokens} exceeds max_new_tokens={self.max_new_tokens}"
             )
+        if self.max_inputs > self.max_queue:
+            raise ValueError(f"max_inputs={self.max_inputs} exceeds max_queue={self.max_queue}: such a request could never be queued")
         if self.admin_token is not None and not self.admin_token.get_secret_value():
             self.admin_token = None  # MPT_ADMIN_TOKEN="" means no token
         return self

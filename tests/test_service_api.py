@@ -152,7 +152,7 @@ def test_full_queue_answers_503_with_retry_after(tiny_dir, backbone, tmp_path):
 
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)
     # a batch waits up to 1.5 s to fill; the queue holds 2 rows: the third row is refused at once
-    with serve(tiny_dir, tmp_path / "s", max_queue=2, max_batch=64, max_wait_ms=1500) as (url, _):
+    with serve(tiny_dir, tmp_path / "s", max_queue=2, max_inputs=2, max_batch=64, max_wait_ms=1500) as (url, _):
 
         async def burst():
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
