@@ -21,3 +21,8 @@ def test_prompts_store_needs_only_torch_and_safetensors():
 @pytest.mark.parametrize("stmt", ["import service.app", "import service.__main__"])
 def test_service_never_imports_training(stmt):
     assert "training" not in _modules_after(stmt)
+
+
+def test_the_cli_module_loads_without_torch():
+    # `mpt serve` hands over to service.__main__, which sets OMP_WAIT_POLICY before torch loads
+    assert "torch" not in _modules_after("import training.cli")

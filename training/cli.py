@@ -10,9 +10,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from prompts_store import DirectoryStore, StoreError
-
-from .loop import TrainConfig
+# torch-importing modules load inside the functions: `mpt serve` must reach service.__main__
+# before torch does (it sets OMP_WAIT_POLICY), and `mpt --help` stays quick.
 
 # Flags shared by every training command, mapped onto TrainConfig fields.
 TRAIN_FLAGS = {
@@ -41,6 +40,8 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(p: argparse.ArgumentParser, out_required: bool = False, **defaults) -> None:
+    from .loop import TrainConfig
+
     _add_model(p)
     p.add_argument("--task", action="append", required=True, metavar="NAME=DIR", help="a task directory (repeatable)")
     p.add_argument("--out", required=out_required, help="run directory: checkpoints and run.json")
@@ -51,7 +52,9 @@ def _add_train(p: argparse.ArgumentParser, out_required: bool = False, **default
         p.add_argument("--" + name.replace("_", "-"), type=typ, default=default, help=f"{help_} (default: {default})")
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
+def _train_config(args: argparse.Namespace):
+    from .loop import TrainConfig
+
     return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
 
 
@@ -165,6 +168,8 @@ def _default_out(args, stage: str, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> object:
+    from prompts_store import DirectoryStore
+
     from .data import load_tasks
 
     if args.command == "backbone":
@@ -240,6 +245,8 @@ def run(args: argparse.Namespace) -> object:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from prompts_store import DirectoryStore
+
     from .batching import Collator
     from .evaluate import generate, rank_scores, stored_prompt
 
@@ -272,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)
+    from prompts_store import StoreError
+
     try:
         result = run(args)
     except (StoreError, ValueError, FileNotFoundError, RuntimeError) as e:
