@@ -98,6 +98,31 @@ class ServiceState:
     async def predict(
         self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None
     ) -> tuple[list[str], list[list[float]] | None]:
+        """Validate -> tokenize -> enqueue -> await with the deadline -> outputs (and scores)."""
+        rows = self._rows(task, inputs, max_new_tokens, candidates)
+        try:
+            pending = self.batcher.submit(rows)
+        except QueueFull:
+            raise ApiError(503, "overloaded", "the request queue is full; retry shortly", {"Retry-After": "1"}) from None
+        except Draining:
+            raise ApiError(503, "not_ready", "not ready: the server is shutting down", {"Retry-After": "1"}) from None
+        self.metrics.queued_rows.set(self.batcher.queued_rows())
+        timeout = self.settings.request_timeout_s
+        try:
+            results = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+        except asyncio.TimeoutError:
+            pending.cancelled = True  # its rows still queued are dropped, not computed
+            raise ApiError(504, "deadline_exceeded", f"no answer within {timeout:g}s") from None
+        for r in results:
+            if r.error is not None:
+                raise r.error if isinstance(r.error, NotFound) else ApiError(500, "inference_failed", str(r.error))
+        if candidates is None:
+            return [r.output for r in results], None
+        best = [candidates[max(range(len(candidates)), key=r.scores.__getitem__)] for r in results]
+        return best, [r.scores for r in results]
+
+    def _rows(self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None) -> list[Row]:
+        """The request's rows, after every check that needs no model: 422 / 404 / 413."""
         engine, s = self.require_ready(), self.settings
         validate_name(task, "task")
         if task not in engine.table.tasks:
@@ -120,25 +145,7 @@ class ServiceState:
             cand_ids = engine.tokenize(candidates)
             if max(len(c) for c in cand_ids) > s.max_input_tokens:
                 raise ApiError(413, "candidate_too_long", f"a candidate is over {s.max_input_tokens} tokens")
-        rows = [Row(task, x, new_tokens, cand_ids) for x in ids]
-        try:
-            pending = self.batcher.submit(rows)
-        except QueueFull:
-            raise ApiError(503, "overloaded", "the request queue is full; retry shortly", {"Retry-After": "1"}) from None
-        except Draining:
-            raise ApiError(503, "not_ready", "not ready: the server is shutting down", {"Retry-After": "1"}) from None
-        self.metrics.queued_rows.set(self.batcher.queued_rows())
-        try:
-            results = await asyncio.wait_for(asyncio.shield(pending.future), s.request_timeout_s)
-        except asyncio.TimeoutError:
-            pending.cancelled = True
-            raise ApiError(504, "deadline_exceeded", f"no answer within {s.request_timeout_s:g}s") from None
-        for r in results:
-            if r.error is not None:
-                raise r.error if isinstance(r.error, NotFound) else ApiError(500, "inference_failed", str(r.error))
-        if cand_ids is None:
-            return [r.output for r in results], None
-        return [candidates[max(range(len(candidates)), key=r.scores.__getitem__)] for r in results], [r.scores for r in results]
+        return [Row(task, x, new_tokens, cand_ids) for x in ids]
 
     # ---- mutations: persisted through the store, then published to the table --------------------
     async def put_task(self, task: Task, create_only: bool) -> bool:
