@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .corpus import as_tensor, pack_lines, sentinel_ids, span_corrupt, world_lines
-from .registry import PRETRAINING, family
+from .registry import MIX_WEIGHTS, PRETRAINING, family
 from .tasks import samples
 from .world import World, stable_seed
 
@@ -58,7 +58,7 @@ def _encode(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
 
 
 def world_text_rows(
-    tokenizer, world: World, n: int, max_input: int, max_target: int, seed: int, denoise_share: float
+    tokenizer, world: World, n: int, chunk_tokens: int, max_target: int, seed: int, denoise_share: float
 ) -> tuple[list[list[int]], list[list[int]]]:
     """``n`` unsupervised rows of world text: T5 span corruption (target = the dropped spans) and,
     for ``denoise_share`` of them, BART-style denoising (short chunk, target = the whole chunk):
@@ -70,7 +70,7 @@ def world_text_rows(
     eos, sentinels = tokenizer.eos_token_id, sentinel_ids(tokenizer, 20)
     token_lines = tokenizer(world_lines(world, n * 2, seed=seed), add_special_tokens=False).input_ids
     n_denoise = round(n * denoise_share)
-    long_chunks = pack_lines(token_lines, max_input - 1, rng)[: n - n_denoise]
+    long_chunks = pack_lines(token_lines, chunk_tokens, rng)[: n - n_denoise]
     short_chunks = pack_lines(token_lines, max_target - 1, rng)[:n_denoise]
     inputs, targets = [], []
     for chunk, denoise in [(c, False) for c in long_chunks] + [(c, True) for c in short_chunks]:
@@ -84,17 +84,17 @@ def world_text_rows(
 
 def build_bank(
     tokenizer, world: World, per_family: int, span_rows: int, max_input: int, max_target: int, seed: int,
-    denoise_share: float = 0.0,
+    denoise_share: float = 0.0, chunk_tokens: int = 40,
 ) -> Bank:
     names = list(PRETRAINING)
     sup_in, sup_out, source = [], [], []
     for name in names:
         fam = family(name)
-        rows = samples(fam, world, "train", per_family, seed)
+        rows = samples(fam, world, "train", round(per_family * MIX_WEIGHTS.get(name, 1.0)), seed)
         sup_in += _encode(tokenizer, [fam.prefixed(s.body) for s in rows], max_input)
         sup_out += _encode(tokenizer, [s.target for s in rows], max_target)
         source += [name] * len(rows)
-    span_in, span_out = world_text_rows(tokenizer, world, span_rows, max_input, max_target, seed, denoise_share)
+    span_in, span_out = world_text_rows(tokenizer, world, span_rows, min(chunk_tokens, max_input - 1), max_target, seed, denoise_share)
     all_in, all_out = sup_in + span_in, sup_out + span_out
     labels = as_tensor(all_out, -100)
     return Bank(

@@ -41,7 +41,7 @@ def _hypothesis(scene, pools: ScenePools, label: str, rng: random.Random) -> tup
 def _nli_sample(family: str, world: World, rng: random.Random, split: str, label: str) -> Sample:
     pools = ScenePools(world, family, split)
     while True:
-        scene = sample_scene(pools, rng, people=2)
+        scene = sample_scene(pools, rng, people=2, facts_each=(1, 1))
         made = _hypothesis(scene, pools, label, rng)
         if made:
             hyp, extra = made
@@ -87,7 +87,7 @@ def qqp(world: World, rng: random.Random, split: str) -> Sample:
 def boolq(world: World, rng: random.Random, split: str) -> Sample:
     pools = ScenePools(world, "boolq", split)
     label = balanced_label(("yes", "no"), rng)
-    scene = sample_scene(pools, rng, people=2)
+    scene = sample_scene(pools, rng, people=2, facts_each=(1, 1))
     f = rng.choice(scene.facts)
     asked = f if label == "yes" else Fact(f.person, f.relation, pools.other_value(f.relation, f.value, rng))
     return Sample(f"{asked.ask(ASK_YES_NO)} | {scene.render(rng)}", label, scene.words | {asked.value})
@@ -95,7 +95,7 @@ def boolq(world: World, rng: random.Random, split: str) -> Sample:
 
 def squad(world: World, rng: random.Random, split: str) -> Sample:
     pools = ScenePools(world, "squad", split)
-    scene = sample_scene(pools, rng, people=rng.choice((2, 3)))
+    scene = sample_scene(pools, rng, people=rng.choice((2, 3)), facts_each=(1, 1))
     f = rng.choice(scene.facts)
     if rng.random() < 0.5:
         question, answer = f.ask(ASK_VALUE), f.value
@@ -108,7 +108,7 @@ def squad(world: World, rng: random.Random, split: str) -> Sample:
 
 def record(world: World, rng: random.Random, split: str) -> Sample:
     pools = ScenePools(world, "record", split)
-    scene = sample_scene(pools, rng, people=rng.choice((2, 3)))
+    scene = sample_scene(pools, rng, people=rng.choice((2, 3)), facts_each=(1, 1))
     f = rng.choice(scene.facts)
     query = " ".join("_" if w == f.person else w for w in f.render(rng.randrange(3)).split())
     return Sample(f"{scene.render(rng)} | {query}", f.person, scene.words)

@@ -32,7 +32,7 @@ from .world import World, WorldConfig
 # Model shape and schedule per scale. ``tiny`` is the committed CPU default; ``micro`` is for tests.
 SCALES = {
     "micro": dict(d_model=32, layers=2, heads=4, d_ff=64, steps=20, batch_size=16, lr=1e-3, per_family=50),
-    "tiny": dict(d_model=128, layers=4, heads=4, d_ff=512, steps=7000, batch_size=64, lr=1e-3, per_family=6000),
+    "tiny": dict(d_model=128, layers=4, heads=4, d_ff=512, steps=8000, batch_size=64, lr=1e-3, per_family=6000),
     "small": dict(d_model=256, layers=6, heads=4, d_ff=1024, steps=20000, batch_size=128, lr=1e-3, per_family=20000),
     "base": dict(d_model=512, layers=8, heads=8, d_ff=2048, steps=40000, batch_size=256, lr=5e-4, per_family=40000),
 }
@@ -48,6 +48,7 @@ class PretrainConfig:
     span_fraction: float = 0.3  # rows of each batch that are world text (span corruption / denoising)
     span_rows: int = 30000
     denoise_share: float = 0.5  # of the world-text rows: BART-style denoising (target = the whole chunk)
+    span_chunk_tokens: int = 40  # world text per span-corruption row
     length_groups: int = 4  # batches drawn together and sorted by length (1 = no sorting)
     warmup: float = 0.05  # fraction of steps
     min_lr_ratio: float = 0.1  # cosine decay to lr * this
@@ -72,7 +73,7 @@ class PretrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, preset[name])
         self.model = {k: preset[k] for k in ("d_model", "layers", "heads", "d_ff")}
-        for name in ("steps", "batch_size", "per_family", "threads", "max_input_tokens", "max_target_tokens"):
+        for name in ("steps", "batch_size", "per_family", "threads", "max_input_tokens", "max_target_tokens", "span_chunk_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -118,7 +119,7 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
     tokenizer = word_tokenizer(tokenizer_lines(world), cfg.extra_ids)
     model = new_model(cfg, tokenizer).to(device)
     bank = build_bank(tokenizer, world, cfg.per_family, cfg.span_rows, cfg.max_input_tokens, cfg.max_target_tokens, cfg.seed,
-                      cfg.denoise_share)
+                      cfg.denoise_share, cfg.span_chunk_tokens)
     tqdm.write(f"bank: {bank.n_supervised} mixture rows, {len(bank) - bank.n_supervised} span rows, "
                f"vocab {len(tokenizer)}, {sum(p.numel() for p in model.parameters()):,} parameters "
                f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
@@ -153,7 +154,8 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
                             "cpu_seconds": round(time.process_time() - cpu_train, 1),
                             "heldout_exact_match_mean": round(sum(acc.values()) / len(acc), 4), "heldout_exact_match": acc})
             tqdm.write(f"step {done}: loss {loss_avg:.3f}, held-out exact match (prefixed, mean over "
-                       f"{len(acc)} families) {history[-1]['heldout_exact_match_mean']:.3f}", file=sys.stderr)
+                       f"{len(acc)} families) {history[-1]['heldout_exact_match_mean']:.3f}: "
+                       + " ".join(f"{k} {v:.2f}" for k, v in acc.items()), file=sys.stderr)
     bar.close()
     train_seconds = time.perf_counter() - t_train
     model.eval()
