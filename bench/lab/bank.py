@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .corpus import as_tensor, pack_lines, sentinel_ids, span_corrupt, world_lines
+from .corpus import as_tensor, pack_lines, salient_facts, sentinel_ids, span_corrupt, world_lines
 from .registry import MIX_WEIGHTS, PRETRAINING, family
 from .tasks import samples
 from .world import World, stable_seed
+
+SPAN_SENTINELS = 20  # <extra_id_0..19> mark dropped spans
+DENOISE_MODE_SENTINEL = 31  # <extra_id_31> opens a denoising input (needs >= 32 sentinels)
 
 
 @dataclass
@@ -58,33 +61,47 @@ def _encode(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
 
 
 def world_text_rows(
-    tokenizer, world: World, n: int, chunk_tokens: int, max_target: int, seed: int, denoise_share: float
+    tokenizer, world: World, n: int, chunk_tokens: int, max_target: int, seed: int, denoise_share: float,
+    salient_share: float = 0.0,
 ) -> tuple[list[list[int]], list[list[int]]]:
     """``n`` unsupervised rows of world text: T5 span corruption (target = the dropped spans) and,
     for ``denoise_share`` of them, BART-style denoising (short chunk, target = the whole chunk):
     the only objective that makes the backbone reproduce every word of its vocabulary, which
-    copying answers out of the input (QA, cloze, "which is bigger") needs for held-out words."""
+    copying answers out of the input (QA, cloze, "which is bigger") needs for held-out words.
+    Denoising inputs start with a mode token (the last sentinel, as UL2's paradigm tokens):
+    without it both objectives share one input format and the model cannot tell which to do.
+    ``salient_share`` of the rows are span corruption of a knowledge sentence whose dropped span
+    is always its salient attribute (see ``corpus.salient_facts``)."""
     if n == 0:
         return [], []
     rng = random.Random(stable_seed(world.cfg.seed, seed, "span"))
-    eos, sentinels = tokenizer.eos_token_id, sentinel_ids(tokenizer, 20)
+    eos, sentinels = tokenizer.eos_token_id, sentinel_ids(tokenizer, SPAN_SENTINELS)
+    mode = sentinel_ids(tokenizer, DENOISE_MODE_SENTINEL + 1)[-1]
     token_lines = tokenizer(world_lines(world, n * 2, seed=seed), add_special_tokens=False).input_ids
     n_denoise = round(n * denoise_share)
     long_chunks = pack_lines(token_lines, chunk_tokens, rng)[: n - n_denoise]
     short_chunks = pack_lines(token_lines, max_target - 1, rng)[:n_denoise]
     inputs, targets = [], []
+    n_salient = round(n * salient_share)
+    facts = salient_facts(n_salient, seed)
+    fact_in = tokenizer([t.format(tokenizer.convert_ids_to_tokens(sentinels[0])) for t, _ in facts], add_special_tokens=False).input_ids if facts else []
+    fact_out = tokenizer([a for _, a in facts], add_special_tokens=False).input_ids if facts else []
+    for i, a in zip(fact_in, fact_out):
+        inputs.append(i + [eos])
+        targets.append([sentinels[0], *a, sentinels[1], eos])
+    long_chunks = long_chunks[: max(0, len(long_chunks) - n_salient)]
     for chunk, denoise in [(c, False) for c in long_chunks] + [(c, True) for c in short_chunks]:
         if len(chunk) < 4:
             continue
         i, t = span_corrupt(chunk, rng, sentinels)
-        inputs.append(i + [eos])
+        inputs.append(([mode] if denoise else []) + i + [eos])
         targets.append((chunk if denoise else t)[: max_target - 1] + [eos])
     return inputs, targets
 
 
 def build_bank(
     tokenizer, world: World, per_family: int, span_rows: int, max_input: int, max_target: int, seed: int,
-    denoise_share: float = 0.0, chunk_tokens: int = 40,
+    denoise_share: float = 0.0, chunk_tokens: int = 40, salient_share: float = 0.0,
 ) -> Bank:
     names = list(PRETRAINING)
     sup_in, sup_out, source = [], [], []
@@ -94,7 +111,8 @@ def build_bank(
         sup_in += _encode(tokenizer, [fam.prefixed(s.body) for s in rows], max_input)
         sup_out += _encode(tokenizer, [s.target for s in rows], max_target)
         source += [name] * len(rows)
-    span_in, span_out = world_text_rows(tokenizer, world, span_rows, min(chunk_tokens, max_input - 1), max_target, seed, denoise_share)
+    span_in, span_out = world_text_rows(tokenizer, world, span_rows, min(chunk_tokens, max_input - 1), max_target, seed,
+                                        denoise_share, salient_share)
     all_in, all_out = sup_in + span_in, sup_out + span_out
     labels = as_tensor(all_out, -100)
     return Bank(

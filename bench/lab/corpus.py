@@ -62,6 +62,29 @@ def world_lines(world: World, n: int, seed: int = 0) -> list[str]:
     return out
 
 
+def salient_facts(n: int, seed: int) -> list[tuple[str, str]]:
+    """``n`` world-knowledge sentences with their salient span cut out: (text with ``{}``, span).
+    Span corruption that always drops the salient span (T5's "salient span masking") makes the
+    model predict the category, size and polarity of *every* word, tasks' held-out words included."""
+    rng = random.Random(stable_seed("salient", seed))
+    nouns, out = list(NOUNS), []
+    while len(out) < n:
+        kind = rng.randrange(4)
+        w = rng.choice(nouns)
+        cat, size = NOUNS[w]
+        if kind == 0:
+            out.append((f"{article(w)} {w} is a kind of {{}} .", cat))
+        elif kind == 1:
+            out.append((f"{article(w)} {w} is {{}} .", SIZE_WORDS[size]))
+        elif kind == 2:
+            y = rng.choice([v for v in nouns if NOUNS[v][1] != size])
+            out.append((f"{article(w)} {w} is {{}} than {article(y)} {y} .", "bigger" if size > NOUNS[y][1] else "smaller"))
+        else:
+            good = rng.random() < 0.5
+            out.append((f"people {{}} things that are {rng.choice(POSITIVE if good else NEGATIVE)} .", "love" if good else "hate"))
+    return out
+
+
 def _partition(total: int, parts: int, rng: random.Random) -> list[int]:
     """``total`` split into ``parts`` positive integers at random cut points."""
     cuts = sorted(rng.sample(range(1, total), parts - 1)) if parts > 1 else []

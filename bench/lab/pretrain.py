@@ -47,7 +47,8 @@ class PretrainConfig:
     per_family: int | None = None  # supervised training rows per family in the bank
     span_fraction: float = 0.3  # rows of each batch that are world text (span corruption / denoising)
     span_rows: int = 30000
-    denoise_share: float = 0.5  # of the world-text rows: BART-style denoising (target = the whole chunk)
+    denoise_share: float = 0.4  # of the world-text rows: BART-style denoising (target = the whole chunk)
+    salient_share: float = 0.3  # of the world-text rows: span corruption of a knowledge sentence's salient span
     span_chunk_tokens: int = 40  # world text per span-corruption row
     length_groups: int = 4  # batches drawn together and sorted by length (1 = no sorting)
     warmup: float = 0.05  # fraction of steps
@@ -78,12 +79,17 @@ class PretrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr={self.lr} must be a positive number")
-        if not 0 <= self.span_fraction < 1 or not 0 <= self.denoise_share <= 1:
-            raise ValueError(f"span_fraction={self.span_fraction} must be in [0, 1), denoise_share={self.denoise_share} in [0, 1]")
+        if not 0 <= self.span_fraction < 1 or not 0 <= self.denoise_share <= 1 or not 0 <= self.salient_share <= 1:
+            raise ValueError(f"span_fraction={self.span_fraction} must be in [0, 1), denoise_share={self.denoise_share} "
+                             f"and salient_share={self.salient_share} in [0, 1]")
+        if self.denoise_share + self.salient_share > 1:
+            raise ValueError(f"denoise_share + salient_share = {self.denoise_share + self.salient_share} must be <= 1")
         if self.length_groups < 1:
             raise ValueError(f"length_groups={self.length_groups} must be >= 1")
         if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"warmup={self.warmup} must be in [0, 1) and min_lr_ratio={self.min_lr_ratio} in [0, 1]")
+        if self.extra_ids < 32:
+            raise ValueError(f"extra_ids={self.extra_ids} must be >= 32 (20 span sentinels + the denoising mode token <extra_id_31>)")
         if self.eval_every < 0:
             raise ValueError(f"eval_every={self.eval_every} must be >= 0")
 
@@ -119,7 +125,7 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
     tokenizer = word_tokenizer(tokenizer_lines(world), cfg.extra_ids)
     model = new_model(cfg, tokenizer).to(device)
     bank = build_bank(tokenizer, world, cfg.per_family, cfg.span_rows, cfg.max_input_tokens, cfg.max_target_tokens, cfg.seed,
-                      cfg.denoise_share, cfg.span_chunk_tokens)
+                      cfg.denoise_share, cfg.span_chunk_tokens, cfg.salient_share)
     tqdm.write(f"bank: {bank.n_supervised} mixture rows, {len(bank) - bank.n_supervised} span rows, "
                f"vocab {len(tokenizer)}, {sum(p.numel() for p in model.parameters()):,} parameters "
                f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
