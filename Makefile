@@ -3,10 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve demo test bench-serve clean
+.PHONY: install serve demo test bench-serve clean lab-backbone lab-gate bench-accuracy demo-bundle
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
-	scripts/install.sh $(VENV) serve,test
+	scripts/install.sh $(VENV) serve,test,bench
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +26,22 @@ test: $(STAMP)
 ## bench-serve: serving throughput/latency benchmark (CPU, tiny model) -> bench/results/serve.json
 bench-serve: $(STAMP)
 	$(PY) -m bench.serve_bench
+
+## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~25 min on 2 CPU cores; committed)
+lab-backbone: $(STAMP)
+	$(PY) -m bench.lab.pretrain --out demo/backbone $(ARGS)
+
+## lab-gate: is the backbone promptable? writes bench/results/gate.json, fails if not (~10 min)
+lab-gate: $(STAMP)
+	$(PY) -m bench.lab.gate --backbone demo/backbone $(ARGS)
+
+## bench-accuracy: the paper's comparison on the lab: quick grid (ARGS=--full for all, --smoke for CI)
+bench-accuracy: $(STAMP)
+	$(PY) -m bench.accuracy $(ARGS)
+
+## demo-bundle: rebuild the embedded demo in demo/ (ARGS=--rebuild-backbone to pretrain the backbone too)
+demo-bundle: $(STAMP)
+	$(PY) -m bench.lab.bundle $(ARGS)
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -162,7 +162,7 @@ class Trainer:
                 postfix["dev"] = f"{scores['score']:.4f}"
             elif done % max(1, cfg.steps // 50) == 0:
                 history.append({"step": done, "loss": loss_avg, **logs})
-            bar.set_postfix(postfix)
+            bar.set_postfix(postfix, refresh=False)  # refreshing here would ignore mininterval
             if (self.save_every and done % self.save_every == 0) or done == cfg.steps:
                 self.ckpt.save(
                     self.params,

@@ -1,0 +1,72 @@
+"""``make bench-accuracy``: the paper's comparison on the offline lab.
+
+    python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, 32, full} x 3 seeds
+    python -m bench.accuracy --full     # shots {4, 16, 32, full} x 5 seeds, longer source/target training
+    python -m bench.accuracy --smoke    # CI: 2 methods, 1 target, 1 seed, a few steps (mechanics only)
+
+Writes bench/results/accuracy.json (rows: method, target, seen, shots, seed, metric, value,
+trainable_params), accuracy.md (mean ± std tables) and accuracy.png (accuracy vs shots).
+The backbone must have passed the gate (``python -m bench.lab.gate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench.lab.grid import FULL, GridConfig, run_grid
+from bench.lab.report import markdown, plot
+
+PRESETS = {
+    "quick": GridConfig(),
+    "full": GridConfig(shots=(4, 16, 32, FULL), seeds=(0, 1, 2, 3, 4), teacher_steps=600, source_steps=1200, target_steps=300),
+    "smoke": GridConfig(targets=("is_bigger",), methods=("pt", "mpt-factors"), shots=(4,), seeds=(0,), teacher_steps=4,
+                        source_steps=4, target_steps=4, eval_every=2, train_examples=40, dev_examples=8, test_examples=16,
+                        prompt_length=4, batch_size=6),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--full", action="store_true", help="the whole grid (hours on 2 CPU cores)")
+    group.add_argument("--smoke", action="store_true", help="a tiny grid that checks the mechanics (CI)")
+    ap.add_argument("--backbone", default=None, help="backbone directory (default demo/backbone)")
+    ap.add_argument("--out", default="bench/results", help="directory for accuracy.json/.md/.png")
+    ap.add_argument("--run-dir", default="build/accuracy", help="scratch: source stage, target runs, cached cells")
+    args = ap.parse_args(argv)
+    preset = "full" if args.full else "smoke" if args.smoke else "quick"
+    cfg = PRESETS[preset]
+    if args.backbone:
+        cfg = replace(cfg, backbone=args.backbone)
+    t0 = time.perf_counter()
+    result = run_grid(cfg, Path(args.run_dir) / preset)
+    backbone_report = Path(cfg.backbone) / "lab_backbone.json"
+    result = {
+        "preset": preset,
+        "command": "python -m bench.accuracy" + "".join(" " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "backbone": json.loads(backbone_report.read_text()) if backbone_report.exists() else {"path": cfg.backbone},
+        **{k: v for k, v in result.items() if k != "wall_seconds"},
+    }
+    result["backbone"].pop("history", None)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "accuracy" if preset != "smoke" else "accuracy-smoke"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    md = markdown(result)
+    header = (f"# Accuracy lab: {preset} grid\n\n`{result['command']}` — {result['wall_seconds'] / 60:.1f} min wall "
+              f"on this machine; backbone `{cfg.backbone}`; source stage {result['source_stage']['seconds'] / 60:.1f} min.\n\n")
+    (out / f"{stem}.md").write_text(header + md)
+    plot(result, out / f"{stem}.png")
+    print(header + md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

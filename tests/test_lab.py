@@ -1,0 +1,129 @@
+"""The accuracy lab (bench/lab): generator determinism, held-out separation, span corruption, a
+few pretraining steps, and a tiny comparison grid producing well-formed rows and tables."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from bench.lab.corpus import span_corrupt
+from bench.lab.lexicon import check_lexicon
+from bench.lab.registry import FAMILIES, MIX_WEIGHTS, PRETRAINING, SOURCES, TARGETS, UNSEEN_TARGETS, check_registry
+from bench.lab.tasks import SplitSizes, samples, task_data
+from bench.lab.world import World, WorldConfig
+
+
+def test_lexicon_and_registry_invariants():
+    check_lexicon()
+    check_registry()
+    assert len(SOURCES) == 6 and not set(UNSEEN_TARGETS) & set(PRETRAINING)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_generators_are_deterministic_and_world_seeded(name):
+    fam = FAMILIES[name]
+    a = samples(fam, World(), "test", 30, seed=0)
+    assert a == samples(fam, World(), "test", 30, seed=0)
+    assert [s.body for s in a] != [s.body for s in samples(fam, World(WorldConfig(seed=1)), "test", 30, seed=0)]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_dev_and_test_hold_out_words_and_templates(name):
+    fam, world = FAMILIES[name], World()
+    train = samples(fam, world, "train", 600, seed=0)
+    train_words = set().union(*(s.words for s in train))
+    train_templates = {s.template for s in train if s.template}
+    for split in ("dev", "test"):
+        held = samples(fam, world, split, 200, seed=0)
+        assert held, f"{name}: empty {split} split"
+        leaked = set().union(*(s.words for s in held)) & train_words
+        assert not leaked, f"{name}: {split} uses training words {sorted(leaked)[:5]}"
+        assert not {s.template for s in held if s.template} & train_templates, f"{name}: {split} reuses a training template"
+        for s in held:  # the recorded words really are the input's words, so the check above is not vacuous
+            assert s.words <= set(s.body.split()) | {s.target}, (name, s)
+    if fam.labels:  # balanced enough that the majority label is not a strong baseline
+        test = samples(fam, world, "test", 200, seed=0)
+        top = max(sum(s.target == label for s in test) for label in fam.labels)
+        assert top / len(test) <= 0.7, f"{name}: majority label is {top}/{len(test)} of the test split"
+
+
+def test_prefixed_and_bare_task_data():
+    fam = FAMILIES["bigger"]
+    bare = task_data(fam, World(), SplitSizes(10, 5, 5))
+    pref = task_data(fam, World(), SplitSizes(10, 5, 5), prefixed=True)
+    assert [f"which is bigger : {e.input}" for e in bare.train] == [e.input for e in pref.train]
+    assert [e.target for e in bare.split("test")] == [e.target for e in pref.split("test")]
+
+
+def test_span_corruption_keeps_every_token_once():
+    rng = random.Random(0)
+    sentinels = list(range(1000, 1020))
+    for n in (2, 3, 10, 41):
+        ids = list(range(10, 10 + n))
+        inp, tgt = span_corrupt(ids, rng, sentinels)
+        assert tgt[-1] in sentinels and inp.count(sentinels[0]) == 1
+        rebuilt, spans, cur = [], {}, None
+        for t in tgt:
+            if t in sentinels:
+                cur = t
+                spans[cur] = []
+            else:
+                spans[cur].append(t)
+        for t in inp:
+            rebuilt += spans[t] if t in sentinels else [t]
+        assert rebuilt == ids
+        assert 0 < sum(len(v) for v in spans.values()) < n
+
+
+@pytest.fixture(scope="module")
+def micro_backbone(tmp_path_factory):
+    from bench.lab.pretrain import PretrainConfig, pretrain
+
+    out = tmp_path_factory.mktemp("lab") / "backbone"
+    cfg = PretrainConfig(scale="micro", steps=6, per_family=20, span_rows=40, eval_every=3, eval_examples=2)
+    report = pretrain(out, cfg)
+    return out, report
+
+
+def test_pretraining_saves_a_loadable_backbone_and_its_report(micro_backbone):
+    from training.backbone import load_backbone
+
+    out, report = micro_backbone
+    assert report["bank"]["mixture_rows"] == sum(round(20 * MIX_WEIGHTS.get(n, 1.0)) for n in PRETRAINING)
+    assert report["bank"]["span_rows"] > 0
+    assert [h["step"] for h in report["history"]] == [3, 6]
+    assert set(report["history"][-1]["heldout_exact_match"]) == set(PRETRAINING)
+    assert json.loads((out / "lab_backbone.json").read_text())["config"]["steps"] == 6
+    bb = load_backbone(str(out), device="cpu")
+    assert bb.d_model == 32 and bb.tokenizer.convert_tokens_to_ids("<extra_id_0>") != bb.tokenizer.unk_token_id
+
+
+def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
+    from bench.lab.grid import GridConfig, run_grid
+    from bench.lab.report import markdown
+
+    out, _ = micro_backbone
+    cfg = GridConfig(backbone=str(out), targets=("is_bigger",), methods=("pt", "mpt-factors", "spot"), shots=(4,), seeds=(0,),
+                     teacher_steps=2, source_steps=2, target_steps=2, eval_every=1, train_examples=20, dev_examples=4,
+                     test_examples=8, prompt_length=3, batch_size=6)
+    result = run_grid(cfg, tmp_path / "runs")
+    rows = result["rows"]
+    keys = {"method", "target", "seen", "shots", "seed", "metric", "value", "trainable_params"}
+    assert all(set(r) == keys for r in rows)
+    assert all(0.0 <= r["value"] <= 1.0 for r in rows)
+    params = {r["method"]: r["trainable_params"] for r in rows}
+    assert params == {"pt": 3 * 32, "spot": 3 * 32, "mpt-factors": 3 + 32, "majority": 0}
+    em = [r for r in rows if r["metric"] == "exact_match" and r["method"] != "majority"]
+    assert {(r["method"], r["target"], r["shots"], r["seed"], r["seen"]) for r in em} == {
+        (m, "is_bigger", "4", 0, False) for m in ("pt", "mpt-factors", "spot")}
+    assert {r["metric"] for r in rows} == {"exact_match", "f1", "rank_accuracy"}
+    md = markdown(result)
+    assert "| mpt-factors | 35 |" in md and "| majority | 0 |" in md and "### 4-shot" in md
+    again = run_grid(cfg, tmp_path / "runs")  # every cell is cached: same rows, no retraining
+    assert again["rows"] == rows
+    from bench.lab.report import plot  # matplotlib: the bench extra, installed by make test
+
+    plot(result, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
