@@ -1,6 +1,6 @@
 """``make bench-accuracy``: the paper's comparison on the offline lab.
 
-    python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, 32, full} x 3 seeds
+    python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, full} x 3 seeds (~30 min on 2 CPU cores)
     python -m bench.accuracy --full     # shots {4, 16, 32, full} x 5 seeds, longer source/target training
     python -m bench.accuracy --smoke    # CI: 2 methods, 1 target, 1 seed, a few steps (mechanics only)
 
@@ -24,7 +24,7 @@ from bench.lab.report import markdown, plot
 
 PRESETS = {
     "quick": GridConfig(),
-    "full": GridConfig(shots=(4, 16, 32, FULL), seeds=(0, 1, 2, 3, 4), teacher_steps=600, source_steps=1200, target_steps=300),
+    "full": GridConfig(shots=(4, 16, 32, FULL), seeds=(0, 1, 2, 3, 4), teacher_steps=600, source_steps=1200, target_steps=300, eval_every=50),
     "smoke": GridConfig(targets=("is_bigger",), methods=("pt", "mpt-factors"), shots=(4,), seeds=(0,), teacher_steps=4,
                         source_steps=4, target_steps=4, eval_every=2, train_examples=40, dev_examples=8, test_examples=16,
                         prompt_length=4, batch_size=6),

@@ -22,8 +22,15 @@ if [ -z "${MPT_MODEL:-}" ]; then
   fi
   if [ -z "${MPT_STORE:-}" ]; then
     export MPT_STORE=build/demo-store
+    # a rebuilt bundle (demo/bundle.json changed) re-seeds the copy; the old one is kept aside
+    stamp=$(cat "$seed/../bundle.json" 2>/dev/null | sha256sum | cut -c1-16)
+    if [ -d "$MPT_STORE" ] && [ "$(cat build/demo-store.seed 2>/dev/null)" != "$stamp" ]; then
+      old="build/demo-store.$(date +%Y%m%d-%H%M%S)"
+      echo "the demo bundle changed: re-seeding $MPT_STORE (previous copy kept in $old)" >&2
+      mv "$MPT_STORE" "$old"
+    fi
     if [ ! -d "$MPT_STORE" ]; then
-      mkdir -p build && cp -r "$seed" "$MPT_STORE"
+      mkdir -p build && cp -r "$seed" "$MPT_STORE" && echo "$stamp" > build/demo-store.seed
     fi
   fi
 fi

@@ -127,3 +127,29 @@ def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
 
     plot(result, tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_bundle_builds_a_served_store_and_its_task_card(micro_backbone, tmp_path):
+    import shutil
+
+    from bench.lab.bundle import FAMILY, BundleConfig, build_bundle
+    from prompts_store import DirectoryStore
+
+    out, _ = micro_backbone
+    shutil.copytree(out, tmp_path / "demo" / "backbone")
+    cfg = BundleConfig(out=str(tmp_path / "demo"), tasks=("bigger", "review", "is_bigger"), prompt_length=3, teacher_steps=2,
+                       distill_steps=2, adapt_steps=2, batch_size=6, examples_per_task=2)
+    report = build_bundle(cfg, tmp_path / "work")
+    store = DirectoryStore(tmp_path / "demo" / "store")
+    assert FAMILY in store.list_families()
+    assert {"bigger", "review", "is_bigger"} | set(SOURCES) <= set(store.list_tasks())
+    card = json.loads((tmp_path / "demo" / "tasks.json").read_text())
+    assert list(card) == ["bigger", "review", "is_bigger"] and card == report["tasks"]
+    for t in card.values():
+        assert len(t["examples"]) == 2 and 0 <= t["heldout_exact_match"] <= 1
+        assert all(set(e) == {"input", "expected", "predicted"} for e in t["examples"])
+    assert card["review"]["majority_baseline"] is not None and report["bytes"] > 0
+    with pytest.raises(ValueError, match="at least 3"):
+        BundleConfig(tasks=("bigger", "review"))
+    with pytest.raises(ValueError, match="target family"):
+        BundleConfig(tasks=("bigger", "review", "nli"))
