@@ -50,19 +50,28 @@ class TaskData:
         return targets if len(targets) <= MAX_LABELS else None
 
 
+def read_jsonl(path: Path) -> list[tuple[str, dict]]:
+    """The JSON objects of a JSON Lines file, each with its ``file:line`` (blank lines skipped)."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{no}: not JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{no}: expected a JSON object per line, got {type(obj).__name__}")
+            rows.append((f"{path}:{no}", obj))
+    return rows
+
+
 def read_examples(path: Path) -> list[Example]:
     """Read one split file (.jsonl or .csv), with errors that name the file and line."""
     rows: list[Example] = []
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{no}: not JSON ({e.msg})") from None
-                rows.append(_example(obj, f"{path}:{no}"))
+        rows = [_example(obj, where) for where, obj in read_jsonl(path)]
     elif path.suffix == ".csv":
         with open(path, encoding="utf-8", newline="") as f:
             for no, obj in enumerate(csv.DictReader(f), 2):

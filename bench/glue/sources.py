@@ -4,8 +4,9 @@ optional ``datasets`` package) or a directory of JSON Lines exports, one file pe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from training.data import read_jsonl as read_jsonl_objects
 
 
 def is_hf_dataset_dict(path: Path) -> bool:
@@ -13,19 +14,7 @@ def is_hf_dataset_dict(path: Path) -> bool:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{no}: not JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{no}: expected a JSON object per line, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    return [obj for _, obj in read_jsonl_objects(path)]
 
 
 def _split_file(path: Path, split: str) -> Path | None:
