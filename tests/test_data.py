@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from training.data import Example, k_shot, load_task, load_tasks, parse_task_spec
+from training.data import Example, TaskData, k_shot, load_task, load_tasks, parse_task_spec
 
 
 def _write(path, rows):
@@ -51,3 +51,13 @@ def test_k_shot_is_seeded_and_stratified():
     assert Counter(e.target for e in a) == {"pos": 8, "neg": 8}
     assert k_shot(pool, 16, seed=8) != a
     assert k_shot(pool, 500, seed=0) == pool
+
+
+def test_with_train_keeps_the_whole_tasks_label_set():
+    train = [Example(f"x{i}", "abc"[i % 3]) for i in range(30)]
+    task = TaskData("t", {"train": train, "dev": train[:3]})
+    few = task.with_train(train[:2])  # a k-shot subset that misses label "c"
+    assert few.labels() == ["a", "b", "c"] and few.train == train[:2] and few.splits["dev"] == train[:3]
+    free = TaskData("f", {"train": [Example(str(i), f"answer {i}") for i in range(40)]})
+    assert free.labels() is None and free.with_train(free.train[:4]).labels() is None
+    assert TaskData("f", {"train": free.train[:4]}).labels() is not None  # what inferring from 4 rows would say

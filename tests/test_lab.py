@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -105,7 +106,7 @@ def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
     from bench.lab.report import markdown
 
     out, _ = micro_backbone
-    cfg = GridConfig(backbone=str(out), targets=("is_bigger",), methods=("pt", "mpt-factors", "spot"), shots=(4,), seeds=(0,),
+    cfg = GridConfig(backbone=str(out), targets=("is_bigger",), methods=("pt", "mpt-factors", "spot", "no-distill"), shots=(4,), seeds=(0,),
                      teacher_steps=2, source_steps=2, target_steps=2, eval_every=1, train_examples=20, dev_examples=4,
                      test_examples=8, prompt_length=3, batch_size=6)
     result = run_grid(cfg, tmp_path / "runs")
@@ -114,10 +115,10 @@ def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
     assert all(set(r) == keys for r in rows)
     assert all(0.0 <= r["value"] <= 1.0 for r in rows)
     params = {r["method"]: r["trainable_params"] for r in rows}
-    assert params == {"pt": 3 * 32, "spot": 3 * 32, "mpt-factors": 3 + 32, "majority": 0}
+    assert params == {"pt": 3 * 32, "spot": 3 * 32, "mpt-factors": 3 + 32, "no-distill": 3 * 32 + 3 + 32, "majority": 0}  # every method at l = 3
     em = [r for r in rows if r["metric"] == "exact_match" and r["method"] != "majority"]
     assert {(r["method"], r["target"], r["shots"], r["seed"], r["seen"]) for r in em} == {
-        (m, "is_bigger", "4", 0, False) for m in ("pt", "mpt-factors", "spot")}
+        (m, "is_bigger", "4", 0, False) for m in ("pt", "mpt-factors", "spot", "no-distill")}
     assert {r["metric"] for r in rows} == {"exact_match", "f1", "rank_accuracy"}
     md = markdown(result)
     assert "| mpt-factors | 35 |" in md and "| majority | 0 |" in md and "### 4-shot" in md
@@ -153,3 +154,22 @@ def test_demo_bundle_builds_a_served_store_and_its_task_card(micro_backbone, tmp
         BundleConfig(tasks=("bigger", "review"))
     with pytest.raises(ValueError, match="target family"):
         BundleConfig(tasks=("bigger", "review", "nli"))
+
+
+def test_held_out_splits_are_label_balanced_and_keep_the_family_label_set():
+    world = World(WorldConfig(seed=0))
+    for name in ("same_kind", "review", "nli"):
+        task = task_data(FAMILIES[name], world, SplitSizes())
+        counts = Counter(e.target for e in task.split("test"))
+        assert set(counts) == set(FAMILIES[name].labels) and len(set(counts.values())) == 1, (name, counts)
+    bigger = task_data(FAMILIES["bigger"], world, SplitSizes())
+    assert bigger.labels() is None and bigger.with_train(bigger.train[:4]).labels() is None  # 4 answers are still free text
+
+
+def test_a_backbone_is_measured_only_on_the_world_it_was_pretrained_on(micro_backbone):
+    from bench.lab.world import world_for_backbone
+
+    out, _ = micro_backbone
+    assert world_for_backbone(out, 0).cfg.seed == 0
+    with pytest.raises(ValueError, match="pretrained on world seed 0, not 3"):
+        world_for_backbone(out, 3)

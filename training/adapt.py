@@ -92,7 +92,7 @@ def adapt(
     check_compatible(src.name, src.fingerprint, backbone.fingerprint)
     u0, v0, init_desc = initial_factors(store, src, acfg.factor_init)
     if acfg.shots:
-        tasks = [TaskData(t.name, {**t.splits, "train": k_shot(t.train, acfg.shots, task_seed(cfg.seed, t.name))}) for t in tasks]
+        tasks = [t.with_train(k_shot(t.train, acfg.shots, task_seed(cfg.seed, t.name))) for t in tasks]
     if acfg.mode in ("full", "prompt") and acfg.new_family and len(tasks) > 1:
         raise ValueError(f"mode {acfg.mode!r} makes one family per task; --new-family needs a single --task")
     _refuse_clashes(store, tasks, acfg, overwrite)

@@ -30,6 +30,11 @@ class Example:
 class TaskData:
     name: str
     splits: dict[str, list[Example]] = field(default_factory=dict)
+    # The label set, when known better than the train split shows (a k-shot subset may miss labels,
+    # or hold so few free-text answers that it looks like classification): fixed_labels, or
+    # free_text=True for none. Default: inferred from the train targets.
+    fixed_labels: tuple[str, ...] | None = None
+    free_text: bool = False
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
@@ -45,9 +50,19 @@ class TaskData:
         return "dev" if self.splits.get("dev") else None
 
     def labels(self) -> list[str] | None:
-        """Sorted distinct train targets when the task looks like classification, else None."""
+        """The label set of a classification task, else None: the fixed labels when given, else
+        the sorted distinct train targets when there are at most ``MAX_LABELS`` of them."""
+        if self.free_text:
+            return None
+        if self.fixed_labels is not None:
+            return sorted(self.fixed_labels)
         targets = sorted({e.target for e in self.train})
         return targets if len(targets) <= MAX_LABELS else None
+
+    def with_train(self, train: list[Example]) -> "TaskData":
+        """The task with another train split (a k-shot subset), keeping the whole task's label set."""
+        labels = self.labels()
+        return TaskData(self.name, {**self.splits, "train": train}, tuple(labels) if labels else None, labels is None)
 
 
 def read_jsonl(path: Path) -> list[tuple[str, dict]]:

@@ -35,7 +35,7 @@ from training.teachers import train_teachers
 from .pretrain import PretrainConfig, pretrain
 from .registry import SOURCES, family
 from .tasks import SplitSizes, majority, task_data
-from .world import World, WorldConfig
+from .world import world_for_backbone
 
 FAMILY = "lab"
 
@@ -85,7 +85,7 @@ def build_bundle(cfg: BundleConfig, work: Path, rebuild_backbone: bool = False, 
     else:
         say(f"1/5 using the lab backbone in {backbone_dir} (--rebuild-backbone to pretrain it again)")
     bb = load_backbone(str(backbone_dir), device="cpu")
-    world = World(WorldConfig(seed=cfg.world_seed))
+    world = world_for_backbone(backbone_dir, cfg.world_seed)
     sizes = SplitSizes()
     sources = [task_data(family(s), world, sizes, seed=cfg.seed) for s in SOURCES]
     targets = [task_data(family(t), world, sizes, seed=cfg.seed) for t in cfg.tasks]

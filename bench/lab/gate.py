@@ -1,9 +1,11 @@
 """The promptability gate, checked before any comparison:
 
 1. the frozen backbone, given each pretraining family's *text prefix* and no soft prompt, must
-   reach high exact match on held-out inputs (test words / templates);
+   reach high exact match on held-out inputs (dev words / templates);
 2. vanilla prompt tuning on the backbone must clearly beat the same prompt tuning (same steps,
    seeds, init recipe, tokenizer) on a *random* backbone of the same shape, on held-out inputs.
+
+Both read the dev split only: the test split is the comparison grid's and never informs a backbone decision.
 
     python -m bench.lab.gate --backbone demo/backbone      # writes bench/results/gate.json; exit 1 if it fails
 """
@@ -23,13 +25,14 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from training.backbone import Backbone, load_backbone
+from training.data import TaskData
 from training.loop import TrainConfig
 from training.teachers import train_vanilla_prompt
 
 from .probe import frozen_prefixed_metrics
 from .registry import PRETRAINING, TARGETS, family
 from .tasks import SplitSizes, majority, task_data
-from .world import World, WorldConfig
+from .world import World, world_for_backbone
 
 
 @dataclass
@@ -42,14 +45,14 @@ class GateConfig:
     batch_size: int = 16
     lr: float = 0.3
     train_examples: int = 500
-    n_test: int = 200
+    n_eval: int = 200  # held-out (dev) examples per task scored by the gate
     min_prefixed_mean: float = 0.8  # mean held-out exact match of the frozen backbone with prefixes
     min_pt_margin: float = 0.15  # mean held-out exact match: PT on the backbone - PT on a random one
     world_seed: int = 0
     threads: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("prompt_length", "steps", "batch_size", "train_examples", "n_test", "threads"):
+        for name in ("prompt_length", "steps", "batch_size", "train_examples", "n_eval", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if not self.seeds:
@@ -69,16 +72,28 @@ def random_backbone(like: str, out: Path, seed: int = 0) -> Backbone:
     return load_backbone(str(out), device="cpu")
 
 
+GATE_SELECT = 60  # dev examples for checkpoint selection; the rest of dev scores the gate
+
+
+def gate_task(name: str, cfg: GateConfig, world: World) -> TaskData:
+    """The task on *dev* inputs only (dev words and templates): selection on the first
+    ``GATE_SELECT``, the score on the other ``n_eval``. The test split, which the comparison grid
+    reports, never informs a backbone decision."""
+    task = task_data(family(name), world, SplitSizes(train=cfg.train_examples, dev=GATE_SELECT + cfg.n_eval, test=1))
+    dev = task.split("dev")
+    return TaskData(name, {"train": task.train, "dev": dev[:GATE_SELECT], "test": dev[GATE_SELECT:]},
+                    task.fixed_labels, task.free_text)
+
+
 def prompt_tuning_scores(bb: Backbone, cfg: GateConfig, world: World, run_dir: Path) -> dict[str, list[float]]:
-    """Held-out (test) exact match of vanilla PT, per task, one value per seed."""
-    sizes = SplitSizes(train=cfg.train_examples, dev=60, test=cfg.n_test)
+    """Held-out (dev) exact match of vanilla PT, per task, one value per seed."""
     out: dict[str, list[float]] = {}
     for name in cfg.tasks:
-        task = task_data(family(name), world, sizes)
+        task = gate_task(name, cfg, world)
         out[name] = []
         for seed in cfg.seeds:
             tc = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, eval_every=max(1, cfg.steps // 6),
-                             eval_max_examples=60, save_every=0)
+                             eval_max_examples=GATE_SELECT, save_every=0)
             _, report = train_vanilla_prompt(bb, task, cfg.prompt_length, "vocab", tc, run_dir / f"{name}-{seed}", False, f"gate pt {name}")
             out[name].append(round(report["metrics"]["exact_match"], 4))
     return out
@@ -87,13 +102,12 @@ def prompt_tuning_scores(bb: Backbone, cfg: GateConfig, world: World, run_dir: P
 def run_gate(cfg: GateConfig, scratch: Path) -> dict:
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    world = World(WorldConfig(seed=cfg.world_seed))
+    world = world_for_backbone(cfg.backbone, cfg.world_seed)
     bb = load_backbone(cfg.backbone, device="cpu")
-    frozen = frozen_prefixed_metrics(bb, world, cfg.n_test)
+    frozen = frozen_prefixed_metrics(bb, world, cfg.n_eval)
     prefixed_mean = statistics.mean(m["exact_match"] for m in frozen.values())
     pre = prompt_tuning_scores(bb, cfg, world, scratch / "pretrained")
     rnd = prompt_tuning_scores(random_backbone(cfg.backbone, scratch / "random-backbone"), cfg, world, scratch / "random")
-    sizes = SplitSizes(train=cfg.train_examples, dev=60, test=cfg.n_test)
     per_task = {
         t: {
             "seen_in_pretraining": family(t).seen,
@@ -101,7 +115,7 @@ def run_gate(cfg: GateConfig, scratch: Path) -> dict:
             "random_mean": round(statistics.mean(rnd[t]), 4),
             "pretrained": pre[t],
             "random": rnd[t],
-            "majority": round(majority(task_data(family(t), world, sizes)), 4) if family(t).labels else None,
+            "majority": round(majority(gate_task(t, cfg, world)), 4) if family(t).labels else None,
         }
         for t in cfg.tasks
     }

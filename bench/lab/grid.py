@@ -19,7 +19,7 @@ from training.loop import TrainConfig
 from .protocol import METHODS, adapt_target, needed_sources, source_stage
 from .registry import SOURCES, TARGETS, family
 from .tasks import SplitSizes, majority, task_data
-from .world import World, WorldConfig
+from .world import world_for_backbone
 
 FULL = 0  # shots value meaning "all training examples"
 
@@ -67,10 +67,13 @@ class GridConfig:
         return TrainConfig(steps=steps, batch_size=self.batch_size, lr=self.lr, seed=seed, eval_every=self.eval_every,
                            save_every=0, eval_max_examples=self.dev_examples)
 
-    def source_key(self) -> str:
-        keys = ("backbone", "prompt_length", "teacher_steps", "source_steps", "batch_size", "lr", "eval_every",
+    def run_key(self, fingerprint: dict) -> str:
+        """What the source stage and the cached cells depend on: the backbone's weights (its
+        fingerprint, which hashes the embedding matrix), the source stages needed, the settings."""
+        keys = ("prompt_length", "teacher_steps", "source_steps", "target_steps", "batch_size", "lr", "eval_every",
                 "train_examples", "dev_examples", "test_examples", "world_seed")
-        return hashlib.sha256(json.dumps({k: getattr(self, k) for k in keys}).encode()).hexdigest()[:16]
+        parts = {k: getattr(self, k) for k in keys} | {"backbone": fingerprint, "sources": needed_sources(self.methods)}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def shots_label(shots: int) -> str:
@@ -80,10 +83,10 @@ def shots_label(shots: int) -> str:
 def run_grid(cfg: GridConfig, run_dir: Path) -> dict:
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    world = World(WorldConfig(seed=cfg.world_seed))
+    world = world_for_backbone(cfg.backbone, cfg.world_seed)
     bb = load_backbone(cfg.backbone, device="cpu")
     sizes = cfg.sizes()
-    run_dir = run_dir / cfg.source_key()  # a new source stage whenever its settings change
+    run_dir = run_dir / cfg.run_key(bb.fingerprint)  # a new source stage and new cells whenever what they depend on changes
     run_dir.mkdir(parents=True, exist_ok=True)
     sources = [task_data(family(s), world, sizes) for s in SOURCES]
     families = needed_sources(cfg.methods)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -72,7 +72,7 @@ def source_stage(
         if fam == "spot":
             reports[fam] = train_spot(backbone, sources, store, "spot", prompt_length, "vocab", distill_cfg, run_dir / "spot", overwrite=True)
         else:
-            dcfg = SOURCE_STAGES[fam]
+            dcfg = replace(SOURCE_STAGES[fam], prompt_length=prompt_length)  # l for the stages without teachers
             reports[fam] = distill(backbone, sources, store, fam, distill_cfg, dcfg, run_dir / fam,
                                    teachers_run if (dcfg.distill or dcfg.shared_init == "teachers-mean") else None, overwrite=True)
     return reports
@@ -87,7 +87,7 @@ def adapt_target(
     shutil.rmtree(run_dir, ignore_errors=True)
     if m.mode is None:
         if shots:
-            task = TaskData(task.name, {**task.splits, "train": k_shot(task.train, shots, task_seed(cfg.seed, task.name))})
+            task = task.with_train(k_shot(task.train, shots, task_seed(cfg.seed, task.name)))
         _, report = train_vanilla_prompt(backbone, task, prompt_length, "vocab", cfg, run_dir / "run", False, f"pt {task.name}")
         return report | {"train_examples": len(task.train)}
     store_dir = run_dir / "store"

@@ -29,8 +29,8 @@ class SplitSizes:
 
 def samples(fam: Family, world: World, split: str, n: int, seed: int, unique: bool | None = None) -> list[Sample]:
     """``n`` samples of ``split``. Dev/test are de-duplicated by input and, for classification,
-    capped at ``ceil(n / labels)`` per label, so a small held-out pool gives fewer examples
-    rather than a skewed label distribution."""
+    balanced: at most ``ceil(n / labels)`` per label, then every label cut to the rarest one's
+    count, so a small held-out pool gives fewer examples rather than a skewed label distribution."""
     unique = split != "train" if unique is None else unique
     rng = random.Random(stable_seed(world.cfg.seed, fam.name, split, seed, "examples"))
     cap = -(-n // len(fam.labels)) if (unique and fam.labels) else n
@@ -46,6 +46,14 @@ def samples(fam: Family, world: World, split: str, n: int, seed: int, unique: bo
         seen.add(s.body)
         per_label[s.target] += 1
         out.append(s)
+    if unique and fam.labels and all(per_label[label] for label in fam.labels):
+        keep = min(per_label[label] for label in fam.labels)
+        balanced, taken = [], Counter()
+        for s in out:
+            taken[s.target] += 1
+            if taken[s.target] <= keep:
+                balanced.append(s)
+        out = balanced
     return out
 
 
@@ -55,7 +63,8 @@ def to_examples(fam: Family, rows: list[Sample], prefixed: bool) -> list[Example
 
 def task_data(fam: Family, world: World, sizes: SplitSizes, seed: int = 0, prefixed: bool = False) -> TaskData:
     splits = {split: to_examples(fam, samples(fam, world, split, getattr(sizes, split), seed), prefixed) for split in SPLITS}
-    return TaskData(fam.name, splits)
+    # the family's label set, not the one its train sample shows (a k-shot subset of a free-text task looks like classification)
+    return TaskData(fam.name, splits, fam.labels, fam.labels is None)
 
 
 def majority(task: TaskData, split: str = "test") -> float:

@@ -13,10 +13,12 @@ memorised a test word's label from its task's training set.
 
 from __future__ import annotations
 
+import json
 import random
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Sequence, TypeVar
 
 from .lexicon import CATEGORIES, CITIES, JOBS, NAMES, NEGATIVE, NOUNS, POSITIVE
@@ -97,3 +99,16 @@ class World:
         held = max(1, len(templates) // 4)
         keep = order[held:] if split == "train" else order[:held]
         return [templates[i] for i in sorted(keep)]
+
+
+def world_for_backbone(backbone_dir: str | Path, world_seed: int) -> World:
+    """The world whose held-out splits are measured on ``backbone_dir``. A lab backbone records the
+    world it was pretrained on (``lab_backbone.json``); another world would put this world's
+    held-out words into that backbone's pretraining data, so a mismatch is refused."""
+    report = Path(backbone_dir) / "lab_backbone.json"
+    if report.is_file():
+        trained_on = json.loads(report.read_text())["config"]["world_seed"]
+        if trained_on != world_seed:
+            raise ValueError(f"{backbone_dir} was pretrained on world seed {trained_on}, not {world_seed}: its pretraining "
+                             f"mixture holds world {world_seed}'s held-out words; use --world-seed {trained_on} or another backbone")
+    return World(WorldConfig(seed=world_seed))
