@@ -57,7 +57,10 @@ def markdown(result: dict) -> str:
     avgs = {name: average_over_targets(rows, ts) for name, ts in groups}
     head = ["method", "params"] + [f"{t}{'' if t in seen else ' (unseen)'}" for t in targets] + list(avgs)
     out = [f"Held-out test exact match, mean ± std over seeds {cfg['seeds']} (l = {cfg['prompt_length']}, "
-           f"{cfg['target_steps']} target steps). Unseen = family never in pretraining.", ""]
+           f"{cfg['target_steps']} target steps). Unseen = task family never in pretraining (its words and facts are in "
+           f"the world text, as C4 mentions what GLUE asks). Seeds vary the target stage (init, k-shot sample, batch "
+           f"order); the source stage is trained once, seed 0. Every setting, few-shot included, selects its checkpoint "
+           f"on {cfg['dev_examples']} dev examples.", ""]
     for s in shots:
         out += [f"### {'full data (' + str(cfg['train_examples']) + ' examples)' if s == 'full' else s + '-shot'}", "",
                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
