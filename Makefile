@@ -27,7 +27,7 @@ test: $(STAMP)
 bench-serve: $(STAMP)
 	$(PY) -m bench.serve_bench
 
-## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~25 min on 2 CPU cores; committed)
+## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~45 min on 2 CPU cores; committed)
 lab-backbone: $(STAMP)
 	$(PY) -m bench.lab.pretrain --out demo/backbone $(ARGS)
 

@@ -1,7 +1,7 @@
 """``make demo-bundle``: the embedded demo that ``make serve`` serves, built from the lab.
 
     python -m bench.lab.bundle                      # reuses demo/backbone if present
-    python -m bench.lab.bundle --rebuild-backbone   # pretrains it first (~25 min on 2 CPU cores)
+    python -m bench.lab.bundle --rebuild-backbone   # pretrains it first (~45 min on 2 CPU cores)
 
     demo/backbone/   the lab's pretrained T5 + tokenizer (save_pretrained)
     demo/store/      a prompt store: family "lab" (P* distilled from the six source tasks) with the
