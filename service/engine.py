@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
+from tokenizers import Tokenizer
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
@@ -51,12 +52,25 @@ def resolve_device_dtype(settings: Settings) -> tuple[torch.device, torch.dtype]
     return device, dtype
 
 
+def unpadded(fast: Tokenizer | None) -> Tokenizer | None:
+    """A private copy of a Rust tokenizer without the padding and truncation its tokenizer.json
+    may carry: ``encode_batch`` would otherwise pad every text of a request to the longest (pads
+    the attention mask then counts as input) and cut long inputs silently. The engine pads once
+    per batch with a mask, and the caller enforces the length limit with a 413."""
+    if fast is None:
+        return None
+    fast = Tokenizer.from_str(fast.to_str())
+    fast.no_padding()
+    fast.no_truncation()
+    return fast
+
+
 class Engine:
     def __init__(self, settings: Settings):
         hf_logging.disable_progress_bar()
         self.device, self.dtype = resolve_device_dtype(settings)
         self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
-        self._fast = getattr(self.tokenizer, "backend_tokenizer", None)
+        self._fast = unpadded(getattr(self.tokenizer, "backend_tokenizer", None))
         model = AutoModelForSeq2SeqLM.from_pretrained(
             settings.model, dtype=self.dtype, attn_implementation=settings.attn_implementation
         )

@@ -1,5 +1,8 @@
 """The inference engine on its own: tokenisation, mixed generate/score batches, vanished tasks."""
 
+import json
+import shutil
+
 import pytest
 import torch
 
@@ -23,6 +26,21 @@ def engine(tiny_dir, backbone, tmp_path_factory):
 def test_tokenize_matches_the_hf_tokenizer(engine):
     texts = ["big or small : the ocean", "  odd   spacing ", "ünïcödé and 123", ""]
     assert engine.tokenize(texts) == engine.tokenizer(texts).input_ids
+
+
+def test_tokenize_ignores_padding_and_truncation_saved_in_tokenizer_json(tiny_dir, engine, tmp_path):
+    # a tokenizer.json may carry batch padding / truncation (the lab's does): batched encoding
+    # must still give each text its own unpadded, untruncated ids, as the HF tokenizer does
+    shutil.copytree(tiny_dir, tmp_path / "m")
+    spec = json.loads((tmp_path / "m" / "tokenizer.json").read_text())
+    spec["padding"] = {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None, "pad_id": 0,
+                       "pad_type_id": 0, "pad_token": "<pad>"}
+    spec["truncation"] = {"direction": "Right", "max_length": 4, "strategy": "LongestFirst", "stride": 0}
+    (tmp_path / "m" / "tokenizer.json").write_text(json.dumps(spec))
+    eng = Engine(Settings(model=str(tmp_path / "m"), store=str(tmp_path / "s"), device="cpu"))
+    texts = ["a", "a much longer input sentence than the others"]
+    assert eng.tokenize(texts) == engine.tokenize(texts) == [engine.tokenize([t])[0] for t in texts]
+    assert len(eng.tokenize(texts)[1]) > 4
 
 
 def test_a_mixed_batch_equals_its_rows_run_alone(engine):
