@@ -99,6 +99,8 @@ def test_pretraining_saves_a_loadable_backbone_and_its_report(micro_backbone):
     assert json.loads((out / "lab_backbone.json").read_text())["config"]["steps"] == 6
     bb = load_backbone(str(out), device="cpu")
     assert bb.d_model == 32 and bb.tokenizer.convert_tokens_to_ids("<extra_id_0>") != bb.tokenizer.unk_token_id
+    saved = json.loads((out / "tokenizer.json").read_text())
+    assert saved["padding"] is None and saved["truncation"] is None
 
 
 def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):

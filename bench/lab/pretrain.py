@@ -168,6 +168,8 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    tokenizer.backend_tokenizer.no_padding()  # calls with padding=/truncation= leave them set, and
+    tokenizer.backend_tokenizer.no_truncation()  # save_pretrained would write them into tokenizer.json
     tokenizer.save_pretrained(out)
     report = {
         "config": asdict(cfg),
