@@ -3,6 +3,7 @@
     python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, full} x 3 seeds (~30 min on 2 CPU cores)
     python -m bench.accuracy --full     # shots {4, 16, 32, full} x 5 seeds, longer source/target training
     python -m bench.accuracy --smoke    # CI: 2 methods, 1 target, 1 seed, a few steps (mechanics only)
+    python -m bench.accuracy --shots 4 16 32 full   # the quick grid at more shots (cached cells are reused)
 
 Writes bench/results/accuracy.json (rows: method, target, seen, shots, seed, metric, value,
 trainable_params), accuracy.md (mean ± std tables) and accuracy.png (accuracy vs shots).
@@ -31,6 +32,14 @@ PRESETS = {
 }
 
 
+def parse_shots(text: str) -> int:
+    if text == "full":
+        return FULL
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"shots {text!r} must be a positive integer or 'full'")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = ap.add_mutually_exclusive_group()
@@ -39,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backbone", default=None, help="backbone directory (default demo/backbone)")
     ap.add_argument("--out", default="bench/results", help="directory for accuracy.json/.md/.png")
     ap.add_argument("--run-dir", default="build/accuracy", help="scratch: source stage, target runs, cached cells")
+    ap.add_argument("--shots", nargs="+", type=parse_shots, default=None, metavar="K",
+                    help="override the preset's shots (k >= 1, or 'full'); finished cells are reused")
     args = ap.parse_args(argv)
     preset = "full" if args.full else "smoke" if args.smoke else "quick"
     cfg = PRESETS[preset]
     if args.backbone:
         cfg = replace(cfg, backbone=args.backbone)
+    if args.shots:
+        cfg = replace(cfg, shots=tuple(args.shots))
     t0 = time.perf_counter()
     result = run_grid(cfg, Path(args.run_dir) / preset)
     backbone_report = Path(cfg.backbone) / "lab_backbone.json"

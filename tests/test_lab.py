@@ -175,3 +175,15 @@ def test_a_backbone_is_measured_only_on_the_world_it_was_pretrained_on(micro_bac
     assert world_for_backbone(out, 0).cfg.seed == 0
     with pytest.raises(ValueError, match="pretrained on world seed 0, not 3"):
         world_for_backbone(out, 3)
+
+
+def test_accuracy_cli_shots_option():
+    import argparse
+
+    from bench.accuracy import parse_shots
+    from bench.lab.grid import FULL
+
+    assert [parse_shots(s) for s in ("4", "32", "full")] == [4, 32, FULL]
+    for bad in ("0", "-4", "all", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive integer or 'full'"):
+            parse_shots(bad)
