@@ -73,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     stem = "accuracy" if preset != "smoke" else "accuracy-smoke"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = markdown(result)
-    header = (f"# Accuracy lab: {preset} grid\n\n`{result['command']}` — {result['wall_seconds'] / 60:.1f} min wall "
-              f"on this machine; backbone `{cfg.backbone}`; source stage {result['source_stage']['seconds'] / 60:.1f} min.\n\n")
+    cells, source = result["cells"], result["source_stage"]
+    header = (f"# Accuracy lab: {preset} grid\n\n`{result['command']}` — {result['wall_seconds'] / 60:.1f} min wall for this "
+              f"invocation on this machine; backbone `{cfg.backbone}`. {cells['total']} cells, {cells['reused']} of them reused "
+              f"from earlier runs with the same settings; target training {cells['target_seconds'] / 60:.1f} min summed over "
+              f"cells; source stage {source['seconds'] / 60:.1f} min{' (reused)' if source['reused'] else ''}.\n\n")
     (out / f"{stem}.md").write_text(header + md)
     plot(result, out / f"{stem}.png")
     print(header + md)

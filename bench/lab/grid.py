@@ -91,7 +91,8 @@ def run_grid(cfg: GridConfig, run_dir: Path) -> dict:
     sources = [task_data(family(s), world, sizes) for s in SOURCES]
     families = needed_sources(cfg.methods)
     source_report_path = run_dir / "source_stage.json"
-    if source_report_path.exists():
+    source_reused = source_report_path.exists()
+    if source_reused:
         source_reports = json.loads(source_report_path.read_text())
     else:
         ts = time.perf_counter()
@@ -107,6 +108,7 @@ def run_grid(cfg: GridConfig, run_dir: Path) -> dict:
             c = json.loads(line)
             done[(c["method"], c["target"], c["shots"], c["seed"])] = c
     todo = [(m, t, s, seed) for t in cfg.targets for s in cfg.shots for seed in cfg.seeds for m in cfg.methods]
+    reused = sum((m, t, shots_label(s), seed) in done for m, t, s, seed in todo)
     bar = tqdm(total=len(todo), desc="grid", unit="run", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
     for m, t, s, seed in todo:
         key = (m, t, shots_label(s), seed)
@@ -134,7 +136,9 @@ def run_grid(cfg: GridConfig, run_dir: Path) -> dict:
     return {
         "config": asdict(cfg),
         "sources": list(SOURCES),
-        "source_stage": {"seconds": source_reports["seconds"], "families": source_reports["families"],
+        "cells": {"total": len(todo), "reused": reused,
+                  "target_seconds": round(sum(done[(m, t, shots_label(s), seed)]["seconds"] for m, t, s, seed in todo), 1)},
+        "source_stage": {"seconds": source_reports["seconds"], "reused": source_reused, "families": source_reports["families"],
                          "source_dev_scores": {f: r.get("best_dev_score") for f, r in source_reports["reports"].items() if f != "teachers"},
                          "teacher_test_exact_match": {t: r["metrics"].get("exact_match") for t, r in source_reports["reports"].get("teachers", {}).items()}},
         "targets": {t: {"seen_in_pretraining": family(t).seen, "analogue": family(t).analogue,
