@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve demo test bench-serve clean lab-backbone lab-gate bench-accuracy demo-bundle
+.PHONY: install serve demo test lint format bench-serve clean lab-backbone lab-gate bench-accuracy demo-bundle
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	scripts/install.sh $(VENV) serve,test,bench
@@ -19,9 +19,18 @@ serve: $(STAMP)
 demo: $(STAMP)
 	MPT=$(VENV)/bin/mpt scripts/demo_pipeline.sh
 
-## test: the test suite (fails on test failures, and when no test ran)
-test: $(STAMP)
+## test: lint, then the test suite (fails on lint, on test failures, and when no test ran)
+test: lint
 	$(PY) -m pytest -q
+
+## lint: ruff check + ruff format --check (line length 120; `make format` fixes what it can)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 ## bench-serve: serving throughput/latency benchmark (CPU, tiny model) -> bench/results/serve.json
 bench-serve: $(STAMP)

@@ -1,4 +1,5 @@
-"""Benchmarks of mpt-serve: serving (``bench.serve_bench``) and the offline accuracy lab (``bench.lab``, ``bench.accuracy``)."""
+"""Benchmarks of mpt-serve: serving (``bench.serve_bench``) and the offline accuracy lab
+(``bench.lab``, ``bench.accuracy``)."""
 
 import os
 

@@ -1,6 +1,7 @@
 """``make bench-accuracy``: the paper's comparison on the offline lab.
 
-    python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, full} x 3 seeds (~30 min on 2 CPU cores)
+    python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, full} x 3 seeds
+                                        # (~30 min on 2 CPU cores)
     python -m bench.accuracy --full     # shots {4, 16, 32, full} x 5 seeds, longer source/target training
     python -m bench.accuracy --smoke    # CI: 2 methods, 1 target, 1 seed, a few steps (mechanics only)
     python -m bench.accuracy --shots 4 16 32 full   # the quick grid at more shots (cached cells are reused)
@@ -25,10 +26,29 @@ from bench.lab.report import markdown, plot
 
 PRESETS = {
     "quick": GridConfig(),
-    "full": GridConfig(shots=(4, 16, 32, FULL), seeds=(0, 1, 2, 3, 4), teacher_steps=600, source_steps=1200, target_steps=300, eval_every=50),
-    "smoke": GridConfig(targets=("is_bigger",), methods=("pt", "mpt-factors"), shots=(4,), seeds=(0,), teacher_steps=4,
-                        source_steps=4, target_steps=4, eval_every=2, train_examples=40, dev_examples=8, test_examples=16,
-                        prompt_length=4, batch_size=6),
+    "full": GridConfig(
+        shots=(4, 16, 32, FULL),
+        seeds=(0, 1, 2, 3, 4),
+        teacher_steps=600,
+        source_steps=1200,
+        target_steps=300,
+        eval_every=50,
+    ),
+    "smoke": GridConfig(
+        targets=("is_bigger",),
+        methods=("pt", "mpt-factors"),
+        shots=(4,),
+        seeds=(0,),
+        teacher_steps=4,
+        source_steps=4,
+        target_steps=4,
+        eval_every=2,
+        train_examples=40,
+        dev_examples=8,
+        test_examples=16,
+        prompt_length=4,
+        batch_size=6,
+    ),
 }
 
 
@@ -41,15 +61,23 @@ def parse_shots(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--full", action="store_true", help="the whole grid (hours on 2 CPU cores)")
     group.add_argument("--smoke", action="store_true", help="a tiny grid that checks the mechanics (CI)")
     ap.add_argument("--backbone", default=None, help="backbone directory (default demo/backbone)")
     ap.add_argument("--out", default="bench/results", help="directory for accuracy.json/.md/.png")
     ap.add_argument("--run-dir", default="build/accuracy", help="scratch: source stage, target runs, cached cells")
-    ap.add_argument("--shots", nargs="+", type=parse_shots, default=None, metavar="K",
-                    help="override the preset's shots (k >= 1, or 'full'); finished cells are reused")
+    ap.add_argument(
+        "--shots",
+        nargs="+",
+        type=parse_shots,
+        default=None,
+        metavar="K",
+        help="override the preset's shots (k >= 1, or 'full'); finished cells are reused",
+    )
     args = ap.parse_args(argv)
     preset = "full" if args.full else "smoke" if args.smoke else "quick"
     cfg = PRESETS[preset]
@@ -62,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     backbone_report = Path(cfg.backbone) / "lab_backbone.json"
     result = {
         "preset": preset,
-        "command": "python -m bench.accuracy" + "".join(" " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "command": "python -m bench.accuracy"
+        + "".join(" " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "backbone": json.loads(backbone_report.read_text()) if backbone_report.exists() else {"path": cfg.backbone},
         **{k: v for k, v in result.items() if k != "wall_seconds"},
@@ -74,10 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = markdown(result)
     cells, source = result["cells"], result["source_stage"]
-    header = (f"# Accuracy lab: {preset} grid\n\n`{result['command']}` — {result['wall_seconds'] / 60:.1f} min wall for this "
-              f"invocation on this machine; backbone `{cfg.backbone}`. {cells['total']} cells, {cells['reused']} of them reused "
-              f"from earlier runs with the same settings; target training {cells['target_seconds'] / 60:.1f} min summed over "
-              f"cells; source stage {source['seconds'] / 60:.1f} min{' (reused)' if source['reused'] else ''}.\n\n")
+    header = (
+        f"# Accuracy lab: {preset} grid\n\n`{result['command']}` — {result['wall_seconds'] / 60:.1f} min wall for this "
+        f"invocation on this machine; backbone `{cfg.backbone}`. "
+        f"{cells['total']} cells, {cells['reused']} of them reused "
+        f"from earlier runs with the same settings; target training {cells['target_seconds'] / 60:.1f} min summed over "
+        f"cells; source stage {source['seconds'] / 60:.1f} min{' (reused)' if source['reused'] else ''}.\n\n"
+    )
     (out / f"{stem}.md").write_text(header + md)
     plot(result, out / f"{stem}.png")
     print(header + md)

@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
 
 def post_json(host: str, path: str, params: dict, body: dict) -> bytes:
     payload = json.dumps(body).encode()
     target = f"{path}?{urlencode(params)}" if params else path
-    head = (f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: keep-alive\r\n\r\n").encode()
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: keep-alive\r\n\r\n"
+    ).encode()
     return head + payload
 
 
@@ -41,14 +43,18 @@ class LoadResult:
         lat = sorted(self.latencies)
         n = len(lat)
         return {
-            "requests": n, "errors": self.errors, "seconds": round(self.seconds, 3),
+            "requests": n,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
             "rps": round(n / self.seconds, 2) if self.seconds else 0.0,
             "p50_ms": round(1000 * lat[n // 2], 2) if n else None,
             "p99_ms": round(1000 * lat[min(n - 1, int(n * 0.99))], 2) if n else None,
         }
 
 
-async def closed_loop(url: str, concurrency: int, seconds: float, request_for: Callable[[int, int], bytes]) -> LoadResult:
+async def closed_loop(
+    url: str, concurrency: int, seconds: float, request_for: Callable[[int, int], bytes]
+) -> LoadResult:
     """``concurrency`` connections, each sending request_for(worker, k) when its last one returns."""
     parts = urlsplit(url)
     result = LoadResult()

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,8 +36,13 @@ from prompts_store import DirectoryStore, Family, Task, backbone_fingerprint
 
 from .http_load import closed_loop, post_json
 
-INPUTS = ["big or small : the ocean", "is a dog an animal ?", "hot or cold : the snow at night",
-          "review: the old film was great and the music was wonderful", "which is larger, a city or a letter ?"]
+INPUTS = [
+    "big or small : the ocean",
+    "is a dog an animal ?",
+    "hot or cold : the snow at night",
+    "review: the old film was great and the music was wonderful",
+    "which is larger, a city or a letter ?",
+]
 
 
 def build_fixture(work: Path, d_model: int, layers: int, length: int, tasks: int) -> tuple[Path, Path]:
@@ -65,9 +69,17 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def running_server(model: Path, store: Path, **settings):
     port = _free_port()
-    env = dict(os.environ, MPT_MODEL=str(model), MPT_STORE=str(store), MPT_PORT=str(port), MPT_LOG_LEVEL="warning",
-               **{f"MPT_{k.upper()}": str(v) for k, v in settings.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        MPT_MODEL=str(model),
+        MPT_STORE=str(store),
+        MPT_PORT=str(port),
+        MPT_LOG_LEVEL="warning",
+        **{f"MPT_{k.upper()}": str(v) for k, v in settings.items()},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -76,7 +88,9 @@ def running_server(model: Path, store: Path, **settings):
                 if httpx.get(f"{url}/health/ready").status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready: {proc.stderr.read() if proc.poll() is not None else ''}")
+                raise RuntimeError(
+                    f"server did not become ready: {proc.stderr.read() if proc.poll() is not None else ''}"
+                )
             time.sleep(0.1)
         yield url
     finally:
@@ -107,23 +121,36 @@ async def upload_latency(url: str, d_model: int, length: int, n: int, background
 
         async def noise(w: int) -> None:
             while not stop.is_set():
-                await client.post("/predict", params={"task": f"t{w % 4}"}, json={"inputs": INPUTS[w % 5], "max_new_tokens": 4})
+                await client.post(
+                    "/predict", params={"task": f"t{w % 4}"}, json={"inputs": INPUTS[w % 5], "max_new_tokens": 4}
+                )
 
         bg = [asyncio.create_task(noise(w)) for w in range(background)]
         await asyncio.sleep(0.5 if background else 0)
         for i in range(n):
-            body = {"family": "fam", "u": torch.randn(length, generator=g).tolist(), "v": torch.randn(d_model, generator=g).tolist()}
+            body = {
+                "family": "fam",
+                "u": torch.randn(length, generator=g).tolist(),
+                "v": torch.randn(d_model, generator=g).tolist(),
+            }
             t0 = time.perf_counter()
             r = await client.put(f"/tasks/up-{i}", json=body)
             assert r.status_code in (200, 201), r.text
-            while (await client.post("/predict", params={"task": f"up-{i}"}, json={"inputs": "x", "max_new_tokens": 1})).status_code != 200:
+            while (
+                await client.post("/predict", params={"task": f"up-{i}"}, json={"inputs": "x", "max_new_tokens": 1})
+            ).status_code != 200:
                 pass
             samples.append(1000 * (time.perf_counter() - t0))
         stop.set()
         await asyncio.gather(*bg)
     samples.sort()
-    return {"n": n, "background_clients": background, "p50_ms": round(samples[n // 2], 2),
-            "p99_ms": round(samples[min(n - 1, int(n * 0.99))], 2), "max_ms": round(samples[-1], 2)}
+    return {
+        "n": n,
+        "background_clients": background,
+        "p50_ms": round(samples[n // 2], 2),
+        "p99_ms": round(samples[min(n - 1, int(n * 0.99))], 2),
+        "max_ms": round(samples[-1], 2),
+    }
 
 
 def median_run(runs: list[dict]) -> dict:

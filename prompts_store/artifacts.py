@@ -119,6 +119,6 @@ class Task:
             )
 
     @classmethod
-    def identity(cls, name: str, family: Family, source: str = "") -> "Task":
+    def identity(cls, name: str, family: Family, source: str = "") -> Task:
         """The task whose prompt is ``P*`` itself (u, v = ones): how a vanilla prompt is stored."""
         return cls(name, family.name, torch.ones(family.length, 1), torch.ones(family.d, 1), source=source)

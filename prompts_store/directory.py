@@ -15,8 +15,8 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .artifacts import Family, Task
 from .atomic import atomic_delete, atomic_write, fsync_dir, remove_stale_temp_files
@@ -62,7 +62,9 @@ class DirectoryStore:
             return 0
 
     def list_families(self) -> list[str]:
-        return sorted(p.parent.name for p in self.families_dir.glob(f"*/{SHARED_FILE}") if not p.parent.name.startswith("."))
+        return sorted(
+            p.parent.name for p in self.families_dir.glob(f"*/{SHARED_FILE}") if not p.parent.name.startswith(".")
+        )
 
     def list_tasks(self) -> list[str]:
         return sorted(p.name[: -len(SUFFIX)] for p in self.tasks_dir.glob(f"*{SUFFIX}") if not p.name.startswith("."))
@@ -89,7 +91,10 @@ class DirectoryStore:
     def snapshot(self) -> dict[str, tuple[int, int]]:
         """``{"family/<name>" | "task/<name>": (mtime_ns, size)}``: cheap change detection for readers."""
         out = {}
-        for kind, names, path in (("family", self.list_families(), self.family_path), ("task", self.list_tasks(), self.task_path)):
+        for kind, names, path in (
+            ("family", self.list_families(), self.family_path),
+            ("task", self.list_tasks(), self.task_path),
+        ):
             for n in names:
                 with contextlib.suppress(FileNotFoundError):
                     st = path(n).stat()

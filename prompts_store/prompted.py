@@ -60,7 +60,7 @@ def encode(
     return hidden, mask
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cache_kwarg(model_type: type) -> str:
     # transformers 5.x renamed ``past_key_values`` to ``cache`` in some releases; accept both.
     return "cache" if "cache" in inspect.signature(model_type.forward).parameters else "past_key_values"
@@ -84,7 +84,11 @@ def greedy_decode(
     cache_kw, cache, produced = _cache_kwarg(type(model)), None, []
     for _ in range(max_new_tokens):
         out = model(
-            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=step_ids, use_cache=True, **{cache_kw: cache}
+            encoder_outputs=(hidden,),
+            attention_mask=mask,
+            decoder_input_ids=step_ids,
+            use_cache=True,
+            **{cache_kw: cache},
         )
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         nxt = out.logits[:, -1].argmax(-1).masked_fill(finished, pad)  # (B,)

@@ -17,16 +17,24 @@ import sys
 # torch loads, so it is set before the imports below; an explicit environment value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import uvicorn  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
+import uvicorn
+from pydantic import ValidationError
 
-from .app import create_app  # noqa: E402
-from .settings import Settings  # noqa: E402
+from .app import create_app
+from .settings import Settings
 
 FLAGS = {  # flag -> settings field
-    "--model": "model", "--store": "store", "--host": "host", "--port": "port", "--device": "device",
-    "--dtype": "dtype", "--max-batch": "max_batch", "--max-wait-ms": "max_wait_ms", "--max-queue": "max_queue",
-    "--request-timeout-s": "request_timeout_s", "--log-level": "log_level",
+    "--model": "model",
+    "--store": "store",
+    "--host": "host",
+    "--port": "port",
+    "--device": "device",
+    "--dtype": "dtype",
+    "--max-batch": "max_batch",
+    "--max-wait-ms": "max_wait_ms",
+    "--max-queue": "max_queue",
+    "--request-timeout-s": "request_timeout_s",
+    "--log-level": "log_level",
 }
 
 
@@ -51,7 +59,9 @@ class DrainingServer(uvicorn.Server):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="mpt serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="mpt serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     for flag, field in FLAGS.items():
         ap.add_argument(flag, dest=field, default=None, help=f"overrides MPT_{field.upper()}")
     args = ap.parse_args(argv)
@@ -67,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     state = app.state.service
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level,
-        timeout_graceful_shutdown=settings.drain_timeout_s, lifespan="on",
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.drain_timeout_s,
+        lifespan="on",
     )
     server = DrainingServer(config, state.begin_drain)
 

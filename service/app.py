@@ -27,7 +27,9 @@ def warn_if_exposed(settings: Settings) -> None:
         log.warning(
             "\n%s\n!! binding %s without MPT_ADMIN_TOKEN: ANYONE who can reach this port can upload,\n"
             "!! replace and delete tasks and families. Set MPT_ADMIN_TOKEN.\n%s",
-            "!" * 78, settings.host, "!" * 78,
+            "!" * 78,
+            settings.host,
+            "!" * 78,
         )
 
 

@@ -14,7 +14,7 @@ import collections
 import logging
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .engine import Row, RowResult
 

@@ -28,7 +28,9 @@ async def require_admin(request: Request, state: StateDep) -> None:
         return
     header = request.headers.get("authorization")
     if not header:
-        raise ApiError(401, "unauthorized", "this call needs 'Authorization: Bearer <admin token>'", {"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "unauthorized", "this call needs 'Authorization: Bearer <admin token>'", {"WWW-Authenticate": "Bearer"}
+        )
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.get_secret_value().encode()):
         raise ApiError(403, "forbidden", "the admin token is not valid")

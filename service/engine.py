@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from tokenizers import Tokenizer
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
-from prompts_store import NotFound, backbone_fingerprint
+from prompts_store import NotFound
+from prompts_store.backbone import load_backbone
 from prompts_store.prompted import encode, greedy_decode, score_candidates
 
 from .prompt_table import PromptTable
 from .settings import Settings
 
 log = logging.getLogger("mpt.service")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -42,16 +40,6 @@ class RowResult:
     error: Exception | None = None
 
 
-def resolve_device_dtype(settings: Settings) -> tuple[torch.device, torch.dtype]:
-    device = torch.device("cuda" if settings.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if settings.device == "auto" else settings.device))
-    if settings.dtype == "auto":
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    else:
-        dtype = DTYPES[settings.dtype]
-    return device, dtype
-
-
 def unpadded(fast: Tokenizer | None) -> Tokenizer | None:
     """A private copy of a Rust tokenizer without the padding and truncation its tokenizer.json
     may carry: ``encode_batch`` would otherwise pad every text of a request to the longest (pads
@@ -67,19 +55,12 @@ def unpadded(fast: Tokenizer | None) -> Tokenizer | None:
 
 class Engine:
     def __init__(self, settings: Settings):
-        hf_logging.disable_progress_bar()
-        self.device, self.dtype = resolve_device_dtype(settings)
-        self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
+        bb = load_backbone(settings.model, settings.device, settings.dtype, settings.attn_implementation)
+        self.model, self.tokenizer, self.device = bb.model, bb.tokenizer, bb.device
+        self.dtype = self.model.get_input_embeddings().weight.dtype
         self._fast = unpadded(getattr(self.tokenizer, "backend_tokenizer", None))
-        model = AutoModelForSeq2SeqLM.from_pretrained(
-            settings.model, dtype=self.dtype, attn_implementation=settings.attn_implementation
-        )
-        if not getattr(model.config, "is_encoder_decoder", False):
-            raise ValueError(f"backbone {settings.model!r} is not an encoder-decoder model (T5 family expected)")
-        self.model = model.to(self.device).eval().requires_grad_(False)
-        self.model_id = settings.model
-        self.fingerprint = backbone_fingerprint(self.model, settings.model)
-        self.d_model = int(self.model.config.d_model)
+        self.fingerprint = bb.fingerprint
+        self.d_model = bb.d_model
         self.pad_id = int(self.tokenizer.pad_token_id)
         self.table = PromptTable(self.d_model, self.device)
         log.info("backbone %s loaded on %s (%s), d_model=%d", settings.model, self.device, self.dtype, self.d_model)

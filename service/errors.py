@@ -57,7 +57,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        return error_response(e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), getattr(e, "headers", None))
+        return error_response(
+            e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), getattr(e, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:

@@ -28,12 +28,16 @@ class Metrics:
         )
         self.batch_rows = Histogram("mpt_batch_rows", "rows per batch", buckets=BATCH_BUCKETS, registry=r)
         self.batch_tasks = Histogram("mpt_batch_tasks", "distinct tasks per batch", buckets=BATCH_BUCKETS, registry=r)
-        self.mixed_batches = Counter("mpt_mixed_task_batches_total", "batches holding rows of several tasks", registry=r)
+        self.mixed_batches = Counter(
+            "mpt_mixed_task_batches_total", "batches holding rows of several tasks", registry=r
+        )
         self.queued_rows = Gauge("mpt_queue_rows", "rows waiting for a batch", registry=r)
         self.tasks_resident = Gauge("mpt_tasks_resident", "tasks resident on the device", registry=r)
         self.families_resident = Gauge("mpt_families_resident", "families resident on the device", registry=r)
         self.table_bytes = Gauge("mpt_prompt_table_bytes", "bytes of the resident prompt table", registry=r)
-        self.store_syncs = Counter("mpt_store_sync_changes_total", "changes picked up from the store", ["kind"], registry=r)
+        self.store_syncs = Counter(
+            "mpt_store_sync_changes_total", "changes picked up from the store", ["kind"], registry=r
+        )
 
     def observe_batch(self, rows: list[Row], started: float, seconds: float) -> None:
         for row in rows:

@@ -17,8 +17,13 @@ class BodyTooLarge(ApiError):
 
 async def _send_error(send, err: ApiError) -> None:
     body = json.dumps({"error": {"code": err.code, "message": err.message}}).encode()
-    await send({"type": "http.response.start", "status": err.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": err.status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -101,12 +101,16 @@ class PromptTable:
         with self.lock:
             old = self.families.get(family.name)
             if old is not None and old.length != family.length and self._users(family.name):
-                raise Conflict(f"family {family.name!r} has tasks of l={old.length}; cannot change it to l={family.length}")
+                raise Conflict(
+                    f"family {family.name!r} has tasks of l={old.length}; cannot change it to l={family.length}"
+                )
             self._ensure_length(family.length)
             slot = old.slot if old is not None else self._take_family_slot()
             self.shared[slot].zero_()
             self.shared[slot, : family.length] = family.shared.to(self.device)
-            self.families[family.name] = FamilyEntry(slot, family.length, family.fingerprint, family.created_at, family.source)
+            self.families[family.name] = FamilyEntry(
+                slot, family.length, family.fingerprint, family.created_at, family.source
+            )
 
     def remove_family(self, name: str) -> None:
         with self.lock:

@@ -6,7 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"inputs": ["a wonderful film"], "max_new_tokens": 8}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"inputs": ["a wonderful film"], "max_new_tokens": 8}]}
+    )
 
     inputs: str | list[str] = Field(description="one input or a list of inputs")
     max_new_tokens: int | None = Field(None, ge=1, description="greedy decoding length (default: the server's)")

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     model: str = Field("demo/backbone", description="backbone: hub id or local directory")
     store: str = Field("demo/store", description="prompt store directory")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on cuda, fp32 on cpu")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bf16 on cuda, fp32 on cpu"
+    )
     attn_implementation: Literal["eager", "sdpa"] = Field("eager", description="T5 attention kernel")
 
     # network
@@ -39,7 +41,9 @@ class Settings(BaseSettings):
     max_inputs: int = Field(64, ge=1, description="inputs per request")
     max_input_tokens: int = Field(512, ge=1, description="tokens per input")
     max_new_tokens: int = Field(64, ge=1, description="cap of max_new_tokens")
-    default_new_tokens: int | None = Field(None, ge=1, description="when a request gives none (default: min(16, max_new_tokens))")
+    default_new_tokens: int | None = Field(
+        None, ge=1, description="when a request gives none (default: min(16, max_new_tokens))"
+    )
     max_candidates: int = Field(32, ge=1)
 
     # store sync
@@ -48,7 +52,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if self.default_new_tokens is None:
             self.default_new_tokens = min(16, self.max_new_tokens)
         elif self.default_new_tokens > self.max_new_tokens:
@@ -56,7 +60,9 @@ class Settings(BaseSettings):
                 f"default_new_tokens={self.default_new_tokens} exceeds max_new_tokens={self.max_new_tokens}"
             )
         if self.max_inputs > self.max_queue:
-            raise ValueError(f"max_inputs={self.max_inputs} exceeds max_queue={self.max_queue}: such a request could never be queued")
+            raise ValueError(
+                f"max_inputs={self.max_inputs} exceeds max_queue={self.max_queue}: such a request could never be queued"
+            )
         if self.admin_token is not None and not self.admin_token.get_secret_value():
             self.admin_token = None  # MPT_ADMIN_TOKEN="" means no token
         return self

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from prompts_store import Conflict, DirectoryStore, Family, NotFound, Task, check_compatible, validate_name
 
@@ -59,7 +59,11 @@ class ServiceState:
                 self.phase = "ready"
             log.info(
                 "ready in %.1fs: %d families, %d tasks from %s (warm-up %.2fs)",
-                time.perf_counter() - t0, counts["family"], counts["task"], s.store, warm,
+                time.perf_counter() - t0,
+                counts["family"],
+                counts["task"],
+                s.store,
+                warm,
             )
         except Exception as e:
             self.phase, self.failure = "failed", f"{type(e).__name__}: {e}"
@@ -103,7 +107,9 @@ class ServiceState:
         try:
             pending = self.batcher.submit(rows)
         except QueueFull:
-            raise ApiError(503, "overloaded", "the request queue is full; retry shortly", {"Retry-After": "1"}) from None
+            raise ApiError(
+                503, "overloaded", "the request queue is full; retry shortly", {"Retry-After": "1"}
+            ) from None
         except Draining:
             raise ApiError(503, "not_ready", "not ready: the server is shutting down", {"Retry-After": "1"}) from None
         self.metrics.queued_rows.set(self.batcher.queued_rows())
@@ -121,7 +127,9 @@ class ServiceState:
         best = [candidates[max(range(len(candidates)), key=r.scores.__getitem__)] for r in results]
         return best, [r.scores for r in results]
 
-    def _rows(self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None) -> list[Row]:
+    def _rows(
+        self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None
+    ) -> list[Row]:
         """The request's rows, after every check that needs no model: 422 / 404 / 413."""
         engine, s = self.require_ready(), self.settings
         validate_name(task, "task")
@@ -133,11 +141,15 @@ class ServiceState:
             raise ApiError(413, "too_many_inputs", f"{len(inputs)} inputs; at most {s.max_inputs} per request")
         new_tokens = s.default_new_tokens if max_new_tokens is None else max_new_tokens
         if new_tokens > s.max_new_tokens:
-            raise ApiError(413, "too_many_new_tokens", f"max_new_tokens={new_tokens} exceeds the limit {s.max_new_tokens}")
+            raise ApiError(
+                413, "too_many_new_tokens", f"max_new_tokens={new_tokens} exceeds the limit {s.max_new_tokens}"
+            )
         ids = engine.tokenize(inputs)
         for i, x in enumerate(ids):
             if len(x) > s.max_input_tokens:
-                raise ApiError(413, "input_too_long", f"input {i} has {len(x)} tokens; the limit is {s.max_input_tokens}")
+                raise ApiError(
+                    413, "input_too_long", f"input {i} has {len(x)} tokens; the limit is {s.max_input_tokens}"
+                )
         cand_ids = None
         if candidates is not None:
             if not candidates or len(candidates) > s.max_candidates:
@@ -157,7 +169,8 @@ class ServiceState:
                 fam = engine.table.family(task.family)  # NotFound when the family is not served
                 if task.u.shape[0] != fam.length or task.v.shape[0] != engine.d_model:
                     raise ApiError(
-                        422, "invalid_artifact",
+                        422,
+                        "invalid_artifact",
                         f"task {task.name!r}: u must have l={fam.length} rows and v d={engine.d_model} rows for "
                         f"family {task.family!r}; got u {tuple(task.u.shape)}, v {tuple(task.v.shape)}",
                     )
@@ -230,10 +243,15 @@ class ServiceState:
             e = engine.table.task(name)
             fam = engine.table.families[e.family]
             return {
-                "name": name, "family": e.family, "rank": e.rank, "l": fam.length, "d": engine.d_model,
+                "name": name,
+                "family": e.family,
+                "rank": e.rank,
+                "l": fam.length,
+                "d": engine.d_model,
                 "parameters": (fam.length + engine.d_model) * e.rank,
                 "size_bytes": 4 * (fam.length + engine.d_model) * e.rank,
-                "created_at": e.created_at, "source": e.source,
+                "created_at": e.created_at,
+                "source": e.source,
             }
 
     def list_tasks(self) -> list[dict]:
@@ -247,8 +265,13 @@ class ServiceState:
             e = engine.table.family(name)
             tasks = sorted(n for n, t in engine.table.tasks.items() if t.family == name)
             return {
-                "name": name, "l": e.length, "d": engine.d_model, "tasks": len(tasks),
-                "created_at": e.created_at, "source": e.source, "model_id": e.fingerprint.get("model_id"),
+                "name": name,
+                "l": e.length,
+                "d": engine.d_model,
+                "tasks": len(tasks),
+                "created_at": e.created_at,
+                "source": e.source,
+                "model_id": e.fingerprint.get("model_id"),
             }
 
     def list_families(self) -> list[dict]:

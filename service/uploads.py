@@ -24,14 +24,18 @@ def _parse_json(model: type[BaseModel], body: bytes) -> BaseModel:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ()))
-        raise ApiError(422, "invalid_request", f"{where}: {first.get('msg')}" if where else str(first.get("msg"))) from None
+        raise ApiError(
+            422, "invalid_request", f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        ) from None
 
 
 def _tensor(values: list, what: str) -> torch.Tensor:
     try:
         return torch.tensor(values, dtype=torch.float32)
     except (ValueError, TypeError):
-        raise ApiError(422, "invalid_artifact", f"{what} must be a list of numbers or a rectangular list of lists") from None
+        raise ApiError(
+            422, "invalid_artifact", f"{what} must be a list of numbers or a rectangular list of lists"
+        ) from None
 
 
 async def task_from_request(request: Request, name: str | None) -> Task:
@@ -45,18 +49,26 @@ async def task_from_request(request: Request, name: str | None) -> Task:
             raise ApiError(422, "invalid_request", "name: the task needs a name")
         return Task(task_name, up.family, _tensor(up.u, "u"), _tensor(up.v, "v"), source=up.source or "upload")
     if media in SAFETENSORS_TYPES:
-        return task_from_bytes(body, name=name or request.query_params.get("name"), family=request.query_params.get("family"))
-    raise ApiError(415, "unsupported_media_type", f"send application/json or a safetensors body, not {media or 'nothing'!r}")
+        return task_from_bytes(
+            body, name=name or request.query_params.get("name"), family=request.query_params.get("family")
+        )
+    raise ApiError(
+        415, "unsupported_media_type", f"send application/json or a safetensors body, not {media or 'nothing'!r}"
+    )
 
 
 async def family_from_request(request: Request, fingerprint: dict) -> Family:
     body, media = await request.body(), _media_type(request)
     if media == "application/json":
         up = _parse_json(FamilyUpload, body)
-        return Family(up.name, _tensor(up.shared, "shared"), up.fingerprint or fingerprint, source=up.source or "upload")
+        return Family(
+            up.name, _tensor(up.shared, "shared"), up.fingerprint or fingerprint, source=up.source or "upload"
+        )
     if media in SAFETENSORS_TYPES:
         return family_from_bytes(body, name=request.query_params.get("name"))
-    raise ApiError(415, "unsupported_media_type", f"send application/json or a safetensors body, not {media or 'nothing'!r}")
+    raise ApiError(
+        415, "unsupported_media_type", f"send application/json or a safetensors body, not {media or 'nothing'!r}"
+    )
 
 
 def upload_openapi(schema: type[BaseModel]) -> dict:

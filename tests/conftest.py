@@ -7,8 +7,8 @@ import os
 # Busy-waiting OpenMP threads make the suite ~10x slower on a CPU shared with another job; read when torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local; never wait on a hub request
@@ -24,7 +24,7 @@ def tiny_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def backbone(tiny_dir):
-    from training.backbone import load_backbone
+    from prompts_store.backbone import load_backbone
 
     return load_backbone(str(tiny_dir), device="cpu")
 

@@ -13,15 +13,15 @@ Factor init: ``ones``, ``mean`` (mean of the family's tasks' u and v), a task of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from prompts_store import DirectoryStore, Family, Task, check_compatible, compose, validate_name
+from prompts_store.backbone import Backbone
 
-from .backbone import Backbone
 from .data import TaskData, k_shot
 from .loop import TrainConfig, Trainer
 from .prompt_params import PromptParams
@@ -102,7 +102,17 @@ def adapt(
     for group in groups:
         name = acfg.new_family or group[0].name
         reports[name if acfg.mode == "group" else group[0].name] = _adapt_group(
-            backbone, group, store, src, u0, v0, cfg, acfg, run_dir / (name if acfg.mode == "group" else group[0].name), resume, overwrite
+            backbone,
+            group,
+            store,
+            src,
+            u0,
+            v0,
+            cfg,
+            acfg,
+            run_dir / (name if acfg.mode == "group" else group[0].name),
+            resume,
+            overwrite,
         )
     report = {
         "stage": "adapt",
@@ -169,7 +179,9 @@ def _adapt_group(
     else:
         sampler = SingleTaskSampler(group[0].train, cfg.batch_size, seed)
     evaluate = dev_evaluator(backbone, params, group, collator, cfg)
-    result = Trainer(params, task_loss(backbone, params, collator), sampler, cfg, run_dir, evaluate, label, resume).run()
+    result = Trainer(
+        params, task_loss(backbone, params, collator), sampler, cfg, run_dir, evaluate, label, resume
+    ).run()
 
     source = f"mpt:adapt:{mode}:from={src.name}"
     if mode == "factors":

@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--candidates", help="comma-separated answers to score; prints the best")
     pr.add_argument("inputs", nargs="+")
 
-    peft = sub.add_parser("peft", help="PEFT MULTITASK_PROMPT_TUNING interop").add_subparsers(dest="action", required=True)
+    peft = sub.add_parser("peft", help="PEFT MULTITASK_PROMPT_TUNING interop").add_subparsers(
+        dest="action", required=True
+    )
     ex = peft.add_parser("export", help="write a PEFT adapter from a family and its tasks")
     ex.add_argument("--store", required=True)
     ex.add_argument("--family", required=True)
@@ -158,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backbone(args):
-    from .backbone import load_backbone
+    from prompts_store.backbone import load_backbone
 
     return load_backbone(args.model, args.device, args.dtype)
 
@@ -197,11 +199,20 @@ def run(args: argparse.Namespace) -> object:
             from .distill import DistillConfig, distill
 
             dcfg = DistillConfig(
-                args.lam, args.temperature, args.kappa, args.rank, args.hidden,
-                not args.no_distill, not args.no_decompose, args.shared_init, args.prompt_length,
+                args.lam,
+                args.temperature,
+                args.kappa,
+                args.rank,
+                args.hidden,
+                not args.no_distill,
+                not args.no_decompose,
+                args.shared_init,
+                args.prompt_length,
             )
             out = _default_out(args, "distill", args.family)
-            return distill(backbone, tasks, store, args.family, cfg, dcfg, out, args.teachers, args.resume, args.overwrite)
+            return distill(
+                backbone, tasks, store, args.family, cfg, dcfg, out, args.teachers, args.resume, args.overwrite
+            )
         if args.stage == "adapt":
             from .adapt import AdaptConfig, adapt
 
@@ -212,7 +223,18 @@ def run(args: argparse.Namespace) -> object:
             from .spot import train_spot
 
             out = _default_out(args, "spot", args.family)
-            return train_spot(backbone, tasks, store, args.family, args.prompt_length, args.init, cfg, out, args.resume, args.overwrite)
+            return train_spot(
+                backbone,
+                tasks,
+                store,
+                args.family,
+                args.prompt_length,
+                args.init,
+                cfg,
+                out,
+                args.resume,
+                args.overwrite,
+            )
 
     if args.command == "eval":
         from .batching import Collator
@@ -237,10 +259,14 @@ def run(args: argparse.Namespace) -> object:
         from .peft_interop import export_peft, import_peft
 
         if args.action == "export":
-            return export_peft(DirectoryStore(args.store, create=False), args.family, args.task, args.out, args.base_model)
+            return export_peft(
+                DirectoryStore(args.store, create=False), args.family, args.task, args.out, args.base_model
+            )
         names = args.task_names.split(",") if args.task_names else None
         backbone = _backbone(args)
-        return import_peft(DirectoryStore(args.store), args.adapter, args.family, backbone.fingerprint, names, args.overwrite)
+        return import_peft(
+            DirectoryStore(args.store), args.adapter, args.family, backbone.fingerprint, names, args.overwrite
+        )
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -275,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from service.__main__ import main as serve_main
         except ImportError as e:
-            print(f"mpt serve: the server needs the [serve] extra ({e}); run `make serve` or pip install 'mpt-serve[serve]'", file=sys.stderr)
+            print(
+                f"mpt serve: the server needs the [serve] extra ({e}); "
+                "run `make serve` or pip install 'mpt-serve[serve]'",
+                file=sys.stderr,
+            )
             return 2
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)

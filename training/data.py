@@ -59,7 +59,7 @@ class TaskData:
         targets = sorted({e.target for e in self.train})
         return targets if len(targets) <= MAX_LABELS else None
 
-    def with_train(self, train: list[Example]) -> "TaskData":
+    def with_train(self, train: list[Example]) -> TaskData:
         """The task with another train split (a k-shot subset), keeping the whole task's label set."""
         labels = self.labels()
         return TaskData(self.name, {**self.splits, "train": train}, tuple(labels) if labels else None, labels is None)

@@ -7,15 +7,15 @@ multitask only), ``decompose=False`` (one shared prompt, u = v = ones, distilled
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from prompts_store import DirectoryStore, Family, Task, check_compatible
+from prompts_store.backbone import Backbone
 
-from .backbone import Backbone
 from .data import TaskData
 from .evaluate import stored_prompt
 from .loop import TrainConfig, Trainer
@@ -90,7 +90,9 @@ def distill(
     if dcfg.shared_init == "teachers-mean" and teachers is None:
         raise ValueError("--shared-init teachers-mean needs --teachers RUN")
     if not overwrite:
-        clash = [n for n in [*(t.name for t in tasks)] if store.has_task(n)] + ([family] if store.has_family(family) else [])
+        clash = [n for n in [*(t.name for t in tasks)] if store.has_task(n)] + (
+            [family] if store.has_family(family) else []
+        )
         if clash:
             raise ValueError(f"already in the store: {clash}; pass --overwrite to replace")
 
@@ -106,7 +108,10 @@ def distill(
     student = student.to(backbone.device)
     r = dcfg.rank
     if dcfg.decompose:
-        expected, formula = length * d + (length + d) * r * k, f"l·d + (l+d)·r·K = {length}·{d} + ({length}+{d})·{r}·{k}"
+        expected, formula = (
+            length * d + (length + d) * r * k,
+            f"l·d + (l+d)·r·K = {length}·{d} + ({length}+{d})·{r}·{k}",
+        )
     else:
         expected, formula = length * d, f"l·d = {length}·{d} (no decomposition)"
     count = check_param_count(f"distill {family}", student, expected, formula)

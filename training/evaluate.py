@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from prompts_store import DirectoryStore, compose
+from prompts_store.backbone import Backbone
 from prompts_store.prompted import encode, greedy_decode, score_candidates
 
-from .backbone import Backbone
 from .batching import Collator
 from .data import Example, TaskData
 from .metrics import majority_baseline, mean, text_metrics
@@ -24,7 +24,12 @@ def stored_prompt(store: DirectoryStore, task: str) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(
-    backbone: Backbone, prompt: torch.Tensor, inputs: Sequence[str], collator: Collator, batch_size: int, max_new_tokens: int
+    backbone: Backbone,
+    prompt: torch.Tensor,
+    inputs: Sequence[str],
+    collator: Collator,
+    batch_size: int,
+    max_new_tokens: int,
 ) -> list[str]:
     """Greedy outputs for ``inputs`` under one (l, d) prompt."""
     outputs: list[str] = []
@@ -39,7 +44,12 @@ def generate(
 
 @torch.no_grad()
 def rank_scores(
-    backbone: Backbone, prompt: torch.Tensor, inputs: Sequence[str], labels: Sequence[str], collator: Collator, batch_size: int
+    backbone: Backbone,
+    prompt: torch.Tensor,
+    inputs: Sequence[str],
+    labels: Sequence[str],
+    collator: Collator,
+    batch_size: int,
 ) -> list[list[float]]:
     """Log-likelihood of every label for every input: (len(inputs), len(labels))."""
     cand_ids, cand_mask = collator.targets(labels)  # (C, m)
@@ -56,7 +66,12 @@ def rank_scores(
 
 
 def rank_classify(
-    backbone: Backbone, prompt: torch.Tensor, inputs: Sequence[str], labels: Sequence[str], collator: Collator, batch_size: int
+    backbone: Backbone,
+    prompt: torch.Tensor,
+    inputs: Sequence[str],
+    labels: Sequence[str],
+    collator: Collator,
+    batch_size: int,
 ) -> list[str]:
     """For each input, the label with the highest log-likelihood (label-restricted decoding)."""
     scores = rank_scores(backbone, prompt, inputs, labels, collator, batch_size)

@@ -7,9 +7,10 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -137,7 +138,14 @@ class Trainer:
             self.sampler.load_state(state["sampler"])
             tqdm.write(f"{self.desc}: resumed from step {start} in {self.ckpt.dir}", file=sys.stderr)
         t0, loss_avg = time.perf_counter() - elapsed, None
-        bar = tqdm(total=cfg.steps, initial=start, desc=self.desc, unit="step", dynamic_ncols=True, mininterval=progress_interval())
+        bar = tqdm(
+            total=cfg.steps,
+            initial=start,
+            desc=self.desc,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=progress_interval(),
+        )
         for step in range(start, cfg.steps):
             for g in self.opt.param_groups:
                 g["lr"] = g["base_lr"] * cfg.lr_factor(step)
@@ -181,6 +189,8 @@ class Trainer:
         bar.close()
         if best is not None:
             self.params.load_state_dict(best)
-        result = TrainResult(cfg.steps, time.perf_counter() - t0, loss_avg or float("nan"), best_step, best_score, history)
+        result = TrainResult(
+            cfg.steps, time.perf_counter() - t0, loss_avg or float("nan"), best_step, best_score, history
+        )
         (self.run_dir / f"{self.desc.replace(' ', '_')}.history.json").write_text(json.dumps(history, indent=1))
         return result

@@ -1,9 +1,9 @@
 """Training losses: the task loss and the two distillation terms of MPT.
 
-    L_total  = L_PLM + λ (L_logits + L_hidden)
-    L_PLM    = mean over target tokens of -log p_student(y_t | y_<t, x)
-    L_logits = mean over target tokens of KL( softmax(z_teacher / T) || softmax(z_student / T) )
-    L_hidden = mean over target tokens and features of (H_student - H_teacher)^2
+L_total  = L_PLM + λ (L_logits + L_hidden)
+L_PLM    = mean over target tokens of -log p_student(y_t | y_<t, x)
+L_logits = mean over target tokens of KL( softmax(z_teacher / T) || softmax(z_student / T) )
+L_hidden = mean over target tokens and features of (H_student - H_teacher)^2
 """
 
 from __future__ import annotations
@@ -48,7 +48,5 @@ class LossTerms:
         return {k: float(getattr(self, k).detach()) for k in ("total", "plm", "logits", "hidden")}
 
 
-def distillation_loss(
-    plm: torch.Tensor, kd_logits: torch.Tensor, kd_hidden: torch.Tensor, lam: float
-) -> LossTerms:
+def distillation_loss(plm: torch.Tensor, kd_logits: torch.Tensor, kd_hidden: torch.Tensor, lam: float) -> LossTerms:
     return LossTerms(plm + lam * (kd_logits + kd_hidden), plm, kd_logits, kd_hidden)

@@ -9,8 +9,8 @@ the names travel in the safetensors metadata and in ``mpt_tasks.json``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from safetensors.torch import save as st_save
@@ -23,7 +23,9 @@ ADAPTER_CONFIG = "adapter_config.json"
 TASK_LIST = "mpt_tasks.json"
 
 
-def export_peft(store: DirectoryStore, family: str, tasks: Sequence[str] | None, out: str | Path, base_model: str | None) -> dict:
+def export_peft(
+    store: DirectoryStore, family: str, tasks: Sequence[str] | None, out: str | Path, base_model: str | None
+) -> dict:
     fam = store.get_family(family)
     names = list(tasks) if tasks else store.tasks_of(family)
     if not names:
@@ -76,7 +78,12 @@ def _trim_zero_rank(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def import_peft(
-    store: DirectoryStore, adapter_dir: str | Path, family: str, fingerprint: dict, task_names: Sequence[str] | None = None, overwrite: bool = False
+    store: DirectoryStore,
+    adapter_dir: str | Path,
+    family: str,
+    fingerprint: dict,
+    task_names: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> dict:
     adapter_dir = Path(adapter_dir)
     validate_name(family, "family")
@@ -101,11 +108,15 @@ def import_peft(
     shared, cols, rows = tensors["prompt_embeddings"], tensors["prefix_task_cols"], tensors["prefix_task_rows"]
     n_tasks = cols.shape[0]
     if cols.ndim != 3 or rows.ndim != 3 or rows.shape[0] != n_tasks or cols.shape[2] != rows.shape[1]:
-        raise InvalidArtifact(f"{weights_path}: prefix_task_cols {tuple(cols.shape)} / rows {tuple(rows.shape)} disagree")
+        raise InvalidArtifact(
+            f"{weights_path}: prefix_task_cols {tuple(cols.shape)} / rows {tuple(rows.shape)} disagree"
+        )
     if task_names is None:
         listed = adapter_dir / TASK_LIST
-        task_names = json.loads(meta["mpt_tasks"]) if "mpt_tasks" in meta else (
-            json.loads(listed.read_text()) if listed.is_file() else [f"{family}-task{k}" for k in range(n_tasks)]
+        task_names = (
+            json.loads(meta["mpt_tasks"])
+            if "mpt_tasks" in meta
+            else (json.loads(listed.read_text()) if listed.is_file() else [f"{family}-task{k}" for k in range(n_tasks)])
         )
     if len(task_names) != n_tasks:
         raise ValueError(f"{n_tasks} tasks in the adapter but {len(task_names)} names given")
@@ -116,7 +127,9 @@ def import_peft(
         tasks.append(Task(name, family, u, v, source=f"peft-import:{adapter_dir.name}"))
         tasks[-1].check_fits(fam)
     if not overwrite:  # refuse before writing anything, so an import is all or nothing on clashes
-        clash = ([f"family {family}"] if store.has_family(family) else []) + [t.name for t in tasks if store.has_task(t.name)]
+        clash = ([f"family {family}"] if store.has_family(family) else []) + [
+            t.name for t in tasks if store.has_task(t.name)
+        ]
         if clash:
             raise ValueError(f"already in the store: {clash}; pass --overwrite to replace")
     store.put_family(fam, overwrite=overwrite)

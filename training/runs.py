@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import sys
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from prompts_store.atomic import atomic_write
+from prompts_store.backbone import Backbone
 
-from .backbone import Backbone
 from .batching import Collator
 from .data import TaskData
 from .evaluate import evaluate_prompt
@@ -45,7 +45,9 @@ def dev_evaluator(
         for k, t in with_dev:
             dev = t.split("dev")
             dev = dev[: cfg.eval_max_examples] if cfg.eval_max_examples else dev
-            scores[t.name] = evaluate_prompt(backbone, params.task_prompt(k), t, dev, collator, cfg.eval_batch_size)["score"]
+            scores[t.name] = evaluate_prompt(backbone, params.task_prompt(k), t, dev, collator, cfg.eval_batch_size)[
+                "score"
+            ]
         return {"score": sum(scores.values()) / len(scores), **({} if len(scores) == 1 else scores)}
 
     return evaluate
@@ -59,7 +61,9 @@ def check_param_count(what: str, params: PromptParams, expected: int, formula: s
     return got
 
 
-def final_metrics(backbone: Backbone, prompt: torch.Tensor, task: TaskData, collator: Collator, cfg: TrainConfig) -> dict:
+def final_metrics(
+    backbone: Backbone, prompt: torch.Tensor, task: TaskData, collator: Collator, cfg: TrainConfig
+) -> dict:
     """Metrics on the test split when there is one, else dev; empty when neither exists."""
     split = "test" if task.splits.get("test") else task.eval_split()
     if split is None:

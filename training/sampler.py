@@ -7,8 +7,8 @@ mini-batch with their examples (as evenly as the batch size allows).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .data import Example
 

@@ -6,15 +6,15 @@ initialises a target prompt with it (l·d trainable parameters), as SPoT does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from prompts_store import DirectoryStore, Family
+from prompts_store.backbone import Backbone
 
-from .backbone import Backbone
 from .data import TaskData
 from .loop import TrainConfig, Trainer
 from .prompt_params import PromptParams, init_prompt
@@ -47,7 +47,9 @@ def train_spot(
     count = check_param_count(f"spot {family}", params, prompt_length * d, f"l·d = {prompt_length}·{d}")
     collator = collator_for(backbone, cfg)
     sampler = MixtureSampler([t.train for t in tasks], cfg.batch_size, seed)
-    result = Trainer(params, task_loss(backbone, params, collator), sampler, cfg, run_dir, None, f"spot {family}", resume).run()
+    result = Trainer(
+        params, task_loss(backbone, params, collator), sampler, cfg, run_dir, None, f"spot {family}", resume
+    ).run()
     fam = Family(family, params.task_prompt(0).cpu(), backbone.fingerprint, source="spot:source-mixture")
     store.put_family(fam, overwrite=overwrite)
     report = {

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
+from prompts_store.backbone import Backbone
 from prompts_store.prompted import prompted_forward
 
-from .backbone import Backbone
 from .batching import Collator
 from .loop import LossFn
 from .losses import distillation_loss, hidden_mse_loss, logits_kd_loss, plm_loss
@@ -51,7 +51,12 @@ def distill_loss(
         prompts = torch.cat([student(b.task), teachers[b.task]])  # (2B, l, d): student rows, then teacher rows
         twice = lambda x: torch.cat([x, x])  # noqa: E731
         out = prompted_forward(
-            backbone.model, prompts, twice(b.input_ids), twice(b.attention_mask), twice(b.labels), output_hidden_states=True
+            backbone.model,
+            prompts,
+            twice(b.input_ids),
+            twice(b.attention_mask),
+            twice(b.labels),
+            output_hidden_states=True,
         )
         s_logits, t_logits = out.logits[:n], out.logits[n:].detach()
         target_mask = b.labels != -100  # (B, m)

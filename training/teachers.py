@@ -7,15 +7,15 @@ one identity task, the representation every vanilla prompt shares; ``mpt eval`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from prompts_store import DirectoryStore, Family, Task
+from prompts_store.backbone import Backbone
 
-from .backbone import Backbone
 from .data import TaskData
 from .loop import TrainConfig, Trainer
 from .prompt_params import PromptParams, init_prompt

@@ -5,10 +5,10 @@ them exactly like a hub checkpoint. For tests, demos and offline labs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers

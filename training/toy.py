@@ -14,20 +14,31 @@ from pathlib import Path
 LEXICONS = {
     "polarity": (
         "review: the {a} film was {w}",
-        {"positive": ["great", "wonderful", "excellent", "good", "happy", "love"],
-         "negative": ["terrible", "awful", "boring", "bad", "sad", "angry"]},
+        {
+            "positive": ["great", "wonderful", "excellent", "good", "happy", "love"],
+            "negative": ["terrible", "awful", "boring", "bad", "sad", "angry"],
+        },
     ),
     "animal": (
         "is a {w} an animal ?",
-        {"yes": ["dog", "horse", "bird", "fish", "animal", "cat"], "no": ["tree", "rock", "river", "car", "paper", "door"]},
+        {
+            "yes": ["dog", "horse", "bird", "fish", "animal", "cat"],
+            "no": ["tree", "rock", "river", "car", "paper", "door"],
+        },
     ),
     "size": (
         "big or small : the {w}",
-        {"big": ["mountain", "ocean", "earth", "country", "city", "ship"], "small": ["inch", "letter", "word", "note", "eye", "foot"]},
+        {
+            "big": ["mountain", "ocean", "earth", "country", "city", "ship"],
+            "small": ["inch", "letter", "word", "note", "eye", "foot"],
+        },
     ),
     "temperature": (
         "hot or cold : {w} {a}",
-        {"hot": ["fire", "sun", "heat", "summer", "warm", "hot"], "cold": ["snow", "ice", "winter", "cold", "rain", "night"]},
+        {
+            "hot": ["fire", "sun", "heat", "summer", "warm", "hot"],
+            "cold": ["snow", "ice", "winter", "cold", "rain", "night"],
+        },
     ),
 }
 FILLERS = ["one", "two", "old", "new", "long", "short", "first", "last", "real", "simple"]
@@ -44,7 +55,9 @@ def make_examples(task: str, n: int, rng: random.Random) -> list[dict]:
     return out
 
 
-def write_toy_tasks(out: str | Path, seed: int = 0, n_train: int = 200, n_dev: int = 50, n_test: int = 50) -> dict[str, str]:
+def write_toy_tasks(
+    out: str | Path, seed: int = 0, n_train: int = 200, n_dev: int = 50, n_test: int = 50
+) -> dict[str, str]:
     """Write every toy task under ``out/<task>/{train,dev,test}.jsonl``; returns name -> directory."""
     out = Path(out)
     dirs = {}

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .metrics import score_rows
 from .prepare import GROUPS, read_manifest
@@ -36,8 +36,13 @@ def expand(names: Sequence[str]) -> list[str]:
     return out
 
 
-def evaluate_datasets(data_dir: str | Path, datasets: Sequence[str], predict: Predict, split: str = "test",
-                      predictions_dir: str | Path | None = None) -> dict[str, dict]:
+def evaluate_datasets(
+    data_dir: str | Path,
+    datasets: Sequence[str],
+    predict: Predict,
+    split: str = "test",
+    predictions_dir: str | Path | None = None,
+) -> dict[str, dict]:
     """Metrics per dataset: ``predict(spec, rows)`` gives one output per prepared row."""
     manifest = read_manifest(data_dir)["datasets"]
     results = {}
@@ -58,8 +63,12 @@ def evaluate_datasets(data_dir: str | Path, datasets: Sequence[str], predict: Pr
                 for r, p in zip(rows, preds):
                     line = {"input": r["input"], "target": r["target"], "prediction": p}
                     f.write(json.dumps(line, ensure_ascii=False) + "\n")
-        results[name] = {"split": split, "n": len(rows), "label_style": entry["label_style"],
-                         **score_rows(entry["metric"], preds, rows, entry["labels"])}
+        results[name] = {
+            "split": split,
+            "n": len(rows),
+            "label_style": entry["label_style"],
+            **score_rows(entry["metric"], preds, rows, entry["labels"]),
+        }
     return results
 
 
@@ -76,8 +85,13 @@ def summarize(results: dict[str, dict], reference: str = "mpt") -> dict:
         missing = [n for n in names if n not in results]
         ours = None if missing else sum(results[n]["score"] for n in names) / len(names)
         averages[bench] = {"ours": ours, "paper": ref["averages"].get(bench), "missing": missing}
-    return {"reference": reference, "reference_label": ref["label"], "reference_source": SOURCE,
-            "datasets": datasets, "averages": averages}
+    return {
+        "reference": reference,
+        "reference_label": ref["label"],
+        "reference_source": SOURCE,
+        "datasets": datasets,
+        "averages": averages,
+    }
 
 
 def _fmt(x: float | None) -> str:
@@ -85,34 +99,50 @@ def _fmt(x: float | None) -> str:
 
 
 # metric -> (its name in the table, the key of the headline number)
-HEADLINE = {"accuracy": ("acc", "accuracy"), "f1_accuracy": ("acc", "accuracy"), "mcc": ("MCC", "mcc"),
-            "correlation": ("Pearson", "pearson"), "cb": ("acc", "accuracy"), "multirc": ("F1a", "f1a"),
-            "qa": ("F1", "f1")}
+HEADLINE = {
+    "accuracy": ("acc", "accuracy"),
+    "f1_accuracy": ("acc", "accuracy"),
+    "mcc": ("MCC", "mcc"),
+    "correlation": ("Pearson", "pearson"),
+    "cb": ("acc", "accuracy"),
+    "multirc": ("F1a", "f1a"),
+    "qa": ("F1", "f1"),
+}
 EXTRA_KEYS = ("f1", "spearman", "macro_f1", "em", "accuracy", "unparsable", "invalid")
 
 
 def markdown(summary: dict) -> str:
-    lines = [f"| dataset | metric | ours | {summary['reference_label']} | Δ | n | other metrics |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"| dataset | metric | ours | {summary['reference_label']} | Δ | n | other metrics |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for name, r in summary["datasets"].items():
         label, headline = HEADLINE[get_spec(name).metric]
         delta = None if r["paper"] is None else r["score"] - r["paper"]
-        extra = ", ".join(f"{k} {r[k]:.1f}" if k not in ("unparsable", "invalid") else f"{k} {int(r[k])}"
-                          for k in EXTRA_KEYS if k in r and k != headline)
-        lines.append(f"| {name} | {label} | {_fmt(r['score'])} | {_fmt(r['paper'])} | "
-                     f"{'—' if delta is None else f'{delta:+.1f}'} | {r['n']} | {extra} |")
+        extra = ", ".join(
+            f"{k} {r[k]:.1f}" if k not in ("unparsable", "invalid") else f"{k} {int(r[k])}"
+            for k in EXTRA_KEYS
+            if k in r and k != headline
+        )
+        lines.append(
+            f"| {name} | {label} | {_fmt(r['score'])} | {_fmt(r['paper'])} | "
+            f"{'—' if delta is None else f'{delta:+.1f}'} | {r['n']} | {extra} |"
+        )
     for bench, a in summary["averages"].items():
         note = f" (missing: {', '.join(a['missing'])})" if a["missing"] else ""
         lines.append(f"| **{bench} average**{note} | | {_fmt(a['ours'])} | {_fmt(a['paper'])} | | | |")
-    lines += ["", f"Paper numbers: {summary['reference_source']}. Scores on our test split (the original "
-              "validation data), greedy decoding, one run; the paper reports the mean of 3 seeds."]
+    lines += [
+        "",
+        f"Paper numbers: {summary['reference_source']}. Scores on our test split (the original "
+        "validation data), greedy decoding, one run; the paper reports the mean of 3 seeds.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def model_predictor(model: str, store_dir: str, suffix: str, batch_size: int, device: str, dtype: str) -> Predict:
     """Greedy generation with the stored prompt of task ``<dataset><suffix>``."""
     from prompts_store import DirectoryStore
-    from training.backbone import load_backbone
+    from prompts_store.backbone import load_backbone
     from training.batching import Collator
     from training.evaluate import generate, stored_prompt
 
@@ -132,8 +162,9 @@ def model_predictor(model: str, store_dir: str, suffix: str, batch_size: int, de
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.glue.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.glue.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", required=True, help="backbone: t5-base or a local directory")
     ap.add_argument("--store", required=True)
     ap.add_argument("--data", required=True, help="the --out directory of prepare")
@@ -159,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         results = evaluate_datasets(args.data, datasets, predict, args.split, out / "predictions")
-        summary = {"model": args.model, "store": args.store, "task_suffix": args.task_suffix,
-                   **summarize(results, args.reference)}
+        summary = {
+            "model": args.model,
+            "store": args.store,
+            "task_suffix": args.task_suffix,
+            **summarize(results, args.reference),
+        }
         (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
         (out / "results.md").write_text(markdown(summary))
     except (ValueError, OSError, RuntimeError, StoreError) as e:

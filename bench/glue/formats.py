@@ -16,7 +16,8 @@ their question ``group`` for the grouped exact match.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .text import mark_span, pad_punctuation, record_passage, remove_markup, stsb_target
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 from training.metrics import exact_match, token_f1
 
@@ -127,8 +127,12 @@ def score_correlation(preds: Sequence[str], golds: Sequence[str]) -> dict:
     if any(g is None for g in gold):
         raise ValueError(f"STS-B gold target {golds[gold.index(None)]!r} is not a number")
     xs = [UNPARSABLE if v is None else v for v in parsed]
-    return {"score": pearson(xs, gold), "pearson": pearson(xs, gold), "spearman": spearman(xs, gold),
-            "unparsable": float(sum(v is None for v in parsed))}
+    return {
+        "score": pearson(xs, gold),
+        "pearson": pearson(xs, gold),
+        "spearman": spearman(xs, gold),
+        "unparsable": float(sum(v is None for v in parsed)),
+    }
 
 
 def score_multirc(preds: Sequence[str], golds: Sequence[str], groups: Sequence[str], labels: Sequence[str]) -> dict:

@@ -46,8 +46,9 @@ def _subset(spec: Spec, rows: list[dict], split: str, path: Path) -> list[dict]:
     return kept
 
 
-def prepare_dataset(spec: Spec, source: str | Path, out: str | Path, seed: int = 42,
-                    label_style: str = "ids", dev_size: int = DEV_SIZE) -> dict:
+def prepare_dataset(
+    spec: Spec, source: str | Path, out: str | Path, seed: int = 42, label_style: str = "ids", dev_size: int = DEV_SIZE
+) -> dict:
     """Format and split one dataset into ``<out>/<spec.name>/``; returns its manifest entry."""
     if label_style not in LABEL_STYLES:
         raise ValueError(f"label_style {label_style!r} is not one of {LABEL_STYLES}")
@@ -75,8 +76,11 @@ def prepare_dataset(spec: Spec, source: str | Path, out: str | Path, seed: int =
         "label_style": label_style,
         "labels": target_labels(spec, label_style),
         "seed": seed,
-        "split_rule": {"kind": spec.split.kind, "raw": dict(spec.split.raw),
-                       **({"dev_size": dev_size} if spec.split.kind == "carve_train" else {})},
+        "split_rule": {
+            "kind": spec.split.kind,
+            "raw": dict(spec.split.raw),
+            **({"dev_size": dev_size} if spec.split.kind == "carve_train" else {}),
+        },
         "raw_rows": {split: len(rows) for split, rows in parts.items()},
         "examples": {split: len(rows) for split, rows in examples.items()},
         "skipped_unanswerable": skipped,
@@ -137,15 +141,24 @@ def resolve(items: list[str], raw_root: str | None) -> list[tuple[Spec, Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.glue.prepare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("datasets", nargs="+", metavar="NAME[=PATH]",
-                    help=f"datasets ({', '.join(DATASETS)}) or groups ({', '.join(GROUPS)})")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.glue.prepare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "datasets",
+        nargs="+",
+        metavar="NAME[=PATH]",
+        help=f"datasets ({', '.join(DATASETS)}) or groups ({', '.join(GROUPS)})",
+    )
     ap.add_argument("--out", required=True, help="where the task directories and manifest.json go")
     ap.add_argument("--raw", help="root of the raw datasets: NAME is read from RAW/NAME")
     ap.add_argument("--seed", type=int, default=42, help="split seed (default: 42, ATTEMPT's)")
-    ap.add_argument("--label-style", choices=LABEL_STYLES, default="ids",
-                    help="class targets: ids (the paper's, default) or names (ClassLabel names, T5 style)")
+    ap.add_argument(
+        "--label-style",
+        choices=LABEL_STYLES,
+        default="ids",
+        help="class targets: ids (the paper's, default) or names (ClassLabel names, T5 style)",
+    )
     ap.add_argument("--dev-size", type=int, default=DEV_SIZE, help="dev rows carved out of large train sets")
     args = ap.parse_args(argv)
     try:

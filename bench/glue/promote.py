@@ -35,7 +35,8 @@ def promote(src_dir: str | Path, dst_dir: str | Path, names: list[str], overwrit
                     raise ValueError(
                         f"family {family.name!r} in {dst_dir} holds a different shared prompt than in {src_dir}"
                         + (f" and other tasks trained against it: {others}" if others else "")
-                        + "; use a fresh results store" + ("" if others else " or --overwrite")
+                        + "; use a fresh results store"
+                        + ("" if others else " or --overwrite")
                     )
                 dst.put_family(family, overwrite=True)
         dst.put_task(task, overwrite=overwrite)
@@ -43,8 +44,9 @@ def promote(src_dir: str | Path, dst_dir: str | Path, names: list[str], overwrit
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.glue.promote", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.glue.promote", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--from", dest="src", required=True)
     ap.add_argument("--to", dest="dst", required=True)
     ap.add_argument("--overwrite", action="store_true", help="replace tasks (and their own families) already there")

@@ -8,8 +8,8 @@ MRQA (nq hotpotqa searchqa newsqa), others (winogrande yelp scitail paws).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from . import formats as F
 
@@ -71,8 +71,20 @@ def _cls(name, benchmark, hf, build, labels: dict, metric="accuracy", split=HALV
 
 
 def _qa(name, benchmark, hf, subset=None, **kw) -> Spec:
-    return Spec(name, benchmark, hf, F.qa_input(name), "qa", "qa", CARVE, label_field="answers",
-                pad_answers=True, max_input_tokens=512, subset=subset, **kw)
+    return Spec(
+        name,
+        benchmark,
+        hf,
+        F.qa_input(name),
+        "qa",
+        "qa",
+        CARVE,
+        label_field="answers",
+        pad_answers=True,
+        max_input_tokens=512,
+        subset=subset,
+        **kw,
+    )
 
 
 _NLI3 = _labels("entailment", "neutral", "contradiction")
@@ -82,46 +94,118 @@ P = F.pairs
 
 SPECS = [
     # GLUE
-    _cls("mnli", "glue", "glue/mnli", P("mnli", "premise", "hypothesis"), _NLI3,
-         split=SplitRule("given", {"train": "train", "dev": "validation_mismatched", "test": "validation_matched"})),
-    _cls("qqp", "glue", "glue/qqp", P("qqp", "question1", "question2"), _labels("not_duplicate", "duplicate"),
-         metric="f1_accuracy", split=CARVE),
+    _cls(
+        "mnli",
+        "glue",
+        "glue/mnli",
+        P("mnli", "premise", "hypothesis"),
+        _NLI3,
+        split=SplitRule("given", {"train": "train", "dev": "validation_mismatched", "test": "validation_matched"}),
+    ),
+    _cls(
+        "qqp",
+        "glue",
+        "glue/qqp",
+        P("qqp", "question1", "question2"),
+        _labels("not_duplicate", "duplicate"),
+        metric="f1_accuracy",
+        split=CARVE,
+    ),
     _cls("qnli", "glue", "glue/qnli", P("qnli", "question", "sentence"), _NLI2, split=CARVE),
     _cls("sst2", "glue", "glue/sst2", P("sst2", "sentence"), _labels("negative", "positive"), split=CARVE),
     Spec("stsb", "glue", "glue/stsb", P("stsb", "sentence1", "sentence2"), "regression", "correlation", HALVE),
-    _cls("mrpc", "glue", "glue/mrpc", P("mrpc", "sentence1", "sentence2"), _labels("not_equivalent", "equivalent"),
-         metric="f1_accuracy"),
+    _cls(
+        "mrpc",
+        "glue",
+        "glue/mrpc",
+        P("mrpc", "sentence1", "sentence2"),
+        _labels("not_equivalent", "equivalent"),
+        metric="f1_accuracy",
+    ),
     _cls("rte", "glue", "glue/rte", P("rte", "sentence1", "sentence2"), _NLI2),
     _cls("cola", "glue", "glue/cola", P("cola", "sentence"), _labels("unacceptable", "acceptable"), metric="mcc"),
     # SuperGLUE
-    _cls("multirc", "superglue", "super_glue/multirc", F.multirc_input, _BOOL, metric="multirc",
-         group=F.multirc_group, max_input_tokens=386),
+    _cls(
+        "multirc",
+        "superglue",
+        "super_glue/multirc",
+        F.multirc_input,
+        _BOOL,
+        metric="multirc",
+        group=F.multirc_group,
+        max_input_tokens=386,
+    ),
     _cls("boolq", "superglue", "super_glue/boolq", P("boolq", "question", "passage"), _BOOL, max_input_tokens=386),
     _cls("wic", "superglue", "super_glue/wic", P("wic", "sentence1", "sentence2", "word"), _BOOL),
     _cls("wsc", "superglue", "super_glue/wsc.fixed", F.wsc_input, _BOOL),
-    _cls("cb", "superglue", "super_glue/cb", P("cb", "premise", "hypothesis"),
-         _labels("entailment", "contradiction", "neutral"), metric="cb"),
+    _cls(
+        "cb",
+        "superglue",
+        "super_glue/cb",
+        P("cb", "premise", "hypothesis"),
+        _labels("entailment", "contradiction", "neutral"),
+        metric="cb",
+    ),
     # the other two source tasks
     _qa("squad", "source", "squad"),
-    Spec("record", "source", "super_glue/record", F.record_input, "qa", "qa", CARVE, label_field="answers",
-         one_row_per_answer=True, max_input_tokens=512),
+    Spec(
+        "record",
+        "source",
+        "super_glue/record",
+        F.record_input,
+        "qa",
+        "qa",
+        CARVE,
+        label_field="answers",
+        one_row_per_answer=True,
+        max_input_tokens=512,
+    ),
     # MRQA 2019 (the `mrqa` dataset filtered by `subset`, or one lucadiliello/* dataset per subset)
-    _qa("nq", "mrqa", "mrqa (subset NaturalQuestionsShort) or lucadiliello/naturalquestionsshortqa",
-        subset="NaturalQuestionsShort"),
+    _qa(
+        "nq",
+        "mrqa",
+        "mrqa (subset NaturalQuestionsShort) or lucadiliello/naturalquestionsshortqa",
+        subset="NaturalQuestionsShort",
+    ),
     _qa("hotpotqa", "mrqa", "mrqa (subset HotpotQA) or lucadiliello/hotpotqa", subset="HotpotQA"),
     _qa("searchqa", "mrqa", "mrqa (subset SearchQA) or lucadiliello/searchqa", subset="SearchQA"),
     _qa("newsqa", "mrqa", "mrqa (subset NewsQA) or lucadiliello/newsqa", subset="NewsQA"),
     # others
-    _cls("winogrande", "others", "winogrande/winogrande_xl", P("winogrande", "sentence", "option1", "option2"),
-         {"labels": ("1", "2"), "string_labels": {"1": 0, "2": 1}}, label_field="answer", split=CARVE),
-    _cls("yelp", "others", "yelp_polarity", F.yelp_input, _labels("1", "2"), verbal=("negative", "positive"),
-         split=SplitRule("carve_train", {"train": "train", "test": "test"})),
-    _cls("scitail", "others", "scitail/snli_format (or tsv_format)", F.scitail_input,
-         {"labels": ("entailment", "neutral"), "string_labels": {"entailment": 0, "neutral": 1, "entails": 0}},
-         label_field=("gold_label", "label")),
-    _cls("paws", "others", "paws/labeled_final", P("paws", "sentence1", "sentence2"), _labels("0", "1"),
-         verbal=("not_paraphrase", "paraphrase"),
-         split=SplitRule("given", {"train": "train", "dev": "validation", "test": "test"})),
+    _cls(
+        "winogrande",
+        "others",
+        "winogrande/winogrande_xl",
+        P("winogrande", "sentence", "option1", "option2"),
+        {"labels": ("1", "2"), "string_labels": {"1": 0, "2": 1}},
+        label_field="answer",
+        split=CARVE,
+    ),
+    _cls(
+        "yelp",
+        "others",
+        "yelp_polarity",
+        F.yelp_input,
+        _labels("1", "2"),
+        verbal=("negative", "positive"),
+        split=SplitRule("carve_train", {"train": "train", "test": "test"}),
+    ),
+    _cls(
+        "scitail",
+        "others",
+        "scitail/snli_format (or tsv_format)",
+        F.scitail_input,
+        {"labels": ("entailment", "neutral"), "string_labels": {"entailment": 0, "neutral": 1, "entails": 0}},
+        label_field=("gold_label", "label"),
+    ),
+    _cls(
+        "paws",
+        "others",
+        "paws/labeled_final",
+        P("paws", "sentence1", "sentence2"),
+        _labels("0", "1"),
+        verbal=("not_paraphrase", "paraphrase"),
+        split=SplitRule("given", {"train": "train", "dev": "validation", "test": "test"}),
+    ),
 ]
 DATASETS: dict[str, Spec] = {s.name: s for s in SPECS}
 

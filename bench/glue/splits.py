@@ -7,7 +7,7 @@ on the raw row order and on torch keeping ``randperm`` unchanged; that is not ch
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .registry import SplitRule
 

@@ -35,7 +35,7 @@ def record_passage(passage: str) -> str:
 def mark_span(text: str, span: str, word_index: int, mark: str) -> str:
     """Put ``mark`` around ``span``, which must start at whitespace-separated word ``word_index``
     (T5 / ATTEMPT WSC): ``mark_span("a big dog", "big", 1, "*") == "a * big * dog"``."""
-    pattern = r"^((?:\S+\s){%d})(%s)" % (word_index, re.escape(span))
+    pattern = rf"^((?:\S+\s){{{word_index}}})({re.escape(span)})"
     marked, n = re.subn(pattern, lambda m: f"{m.group(1)}{mark} {m.group(2)} {mark}", text)
     if n != 1:
         raise ValueError(f"span {span!r} is not at word {word_index} of {text!r}")

@@ -38,9 +38,16 @@ class Bank:
         ids = self.inputs[idx, :n]
         return ids, (ids != 0).long(), self.labels[idx, :m]
 
-    def to(self, device: torch.device) -> "Bank":
+    def to(self, device: torch.device) -> Bank:
         move = lambda t: t.to(device)  # noqa: E731
-        return Bank(move(self.inputs), move(self.input_len), move(self.labels), move(self.label_len), self.n_supervised, self.source)
+        return Bank(
+            move(self.inputs),
+            move(self.input_len),
+            move(self.labels),
+            move(self.label_len),
+            self.n_supervised,
+            self.source,
+        )
 
 
 def tokenizer_lines(world: World, per_family: int = 200, corpus_lines: int = 20000) -> list[str]:
@@ -61,7 +68,13 @@ def _encode(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
 
 
 def world_text_rows(
-    tokenizer, world: World, n: int, chunk_tokens: int, max_target: int, seed: int, denoise_share: float,
+    tokenizer,
+    world: World,
+    n: int,
+    chunk_tokens: int,
+    max_target: int,
+    seed: int,
+    denoise_share: float,
     salient_share: float = 0.0,
 ) -> tuple[list[list[int]], list[list[int]]]:
     """``n`` unsupervised rows of world text: T5 span corruption (target = the dropped spans) and,
@@ -84,7 +97,13 @@ def world_text_rows(
     inputs, targets = [], []
     n_salient = round(n * salient_share)
     facts = salient_facts(n_salient, seed)
-    fact_in = tokenizer([t.format(tokenizer.convert_ids_to_tokens(sentinels[0])) for t, _ in facts], add_special_tokens=False).input_ids if facts else []
+    fact_in = (
+        tokenizer(
+            [t.format(tokenizer.convert_ids_to_tokens(sentinels[0])) for t, _ in facts], add_special_tokens=False
+        ).input_ids
+        if facts
+        else []
+    )
     fact_out = tokenizer([a for _, a in facts], add_special_tokens=False).input_ids if facts else []
     for i, a in zip(fact_in, fact_out):
         inputs.append(i + [eos])
@@ -100,8 +119,16 @@ def world_text_rows(
 
 
 def build_bank(
-    tokenizer, world: World, per_family: int, span_rows: int, max_input: int, max_target: int, seed: int,
-    denoise_share: float = 0.0, chunk_tokens: int = 40, salient_share: float = 0.0,
+    tokenizer,
+    world: World,
+    per_family: int,
+    span_rows: int,
+    max_input: int,
+    max_target: int,
+    seed: int,
+    denoise_share: float = 0.0,
+    chunk_tokens: int = 40,
+    salient_share: float = 0.0,
 ) -> Bank:
     names = list(PRETRAINING)
     sup_in, sup_out, source = [], [], []
@@ -111,8 +138,9 @@ def build_bank(
         sup_in += _encode(tokenizer, [fam.prefixed(s.body) for s in rows], max_input)
         sup_out += _encode(tokenizer, [s.target for s in rows], max_target)
         source += [name] * len(rows)
-    span_in, span_out = world_text_rows(tokenizer, world, span_rows, min(chunk_tokens, max_input - 1), max_target, seed,
-                                        denoise_share, salient_share)
+    span_in, span_out = world_text_rows(
+        tokenizer, world, span_rows, min(chunk_tokens, max_input - 1), max_target, seed, denoise_share, salient_share
+    )
     all_in, all_out = sup_in + span_in, sup_out + span_out
     labels = as_tensor(all_out, -100)
     return Bank(

@@ -1,13 +1,13 @@
 """``make demo-bundle``: the embedded demo that ``make serve`` serves, built from the lab.
 
-    python -m bench.lab.bundle                      # reuses demo/backbone if present
-    python -m bench.lab.bundle --rebuild-backbone   # pretrains it first (~45 min on 2 CPU cores)
+python -m bench.lab.bundle                      # reuses demo/backbone if present
+python -m bench.lab.bundle --rebuild-backbone   # pretrains it first (~45 min on 2 CPU cores)
 
-    demo/backbone/   the lab's pretrained T5 + tokenizer (save_pretrained)
-    demo/store/      a prompt store: family "lab" (P* distilled from the six source tasks) with the
-                     source tasks and the demo tasks, each added by ``adapt --mode factors`` (l + d numbers)
-    demo/tasks.json  each demo task: description, held-out accuracy, example inputs never seen in
-                     training with their expected and predicted outputs
+demo/backbone/   the lab's pretrained T5 + tokenizer (save_pretrained)
+demo/store/      a prompt store: family "lab" (P* distilled from the six source tasks) with the
+                 source tasks and the demo tasks, each added by ``adapt --mode factors`` (l + d numbers)
+demo/tasks.json  each demo task: description, held-out accuracy, example inputs never seen in
+                 training with their expected and predicted outputs
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from prompts_store import DirectoryStore
+from prompts_store.backbone import load_backbone
 from training.adapt import AdaptConfig, adapt
-from training.backbone import load_backbone
 from training.batching import Collator
 from training.distill import DistillConfig, distill
 from training.evaluate import evaluate_prompt, generate, stored_prompt
@@ -62,7 +62,14 @@ class BundleConfig:
         for t in self.tasks:
             if family(t).role != "target":
                 raise ValueError(f"demo task {t!r} must be a target family, not a {family(t).role}")
-        for name in ("prompt_length", "teacher_steps", "distill_steps", "adapt_steps", "batch_size", "examples_per_task"):
+        for name in (
+            "prompt_length",
+            "teacher_steps",
+            "distill_steps",
+            "adapt_steps",
+            "batch_size",
+            "examples_per_task",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if self.max_megabytes <= 0:
@@ -73,7 +80,9 @@ def directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def build_bundle(cfg: BundleConfig, work: Path, rebuild_backbone: bool = False, pretrain_cfg: PretrainConfig | None = None) -> dict:
+def build_bundle(
+    cfg: BundleConfig, work: Path, rebuild_backbone: bool = False, pretrain_cfg: PretrainConfig | None = None
+) -> dict:
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     out = Path(cfg.out)
@@ -91,8 +100,15 @@ def build_bundle(cfg: BundleConfig, work: Path, rebuild_backbone: bool = False, 
     targets = [task_data(family(t), world, sizes, seed=cfg.seed) for t in cfg.tasks]
 
     def train_cfg(steps: int) -> TrainConfig:
-        return TrainConfig(steps=steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, eval_every=max(1, steps // 10),
-                           save_every=0, eval_max_examples=sizes.dev)
+        return TrainConfig(
+            steps=steps,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            seed=cfg.seed,
+            eval_every=max(1, steps // 10),
+            save_every=0,
+            eval_max_examples=sizes.dev,
+        )
 
     shutil.rmtree(work, ignore_errors=True)
     say(f"2/5 teachers: vanilla prompt tuning on the six source tasks {list(SOURCES)}")
@@ -101,15 +117,21 @@ def build_bundle(cfg: BundleConfig, work: Path, rebuild_backbone: bool = False, 
     shutil.rmtree(store_dir, ignore_errors=True)
     store = DirectoryStore(store_dir)
     say(f"3/5 distillation into the shared prompt P* of family {FAMILY!r} + rank-one factors")
-    distill(bb, sources, store, FAMILY, train_cfg(cfg.distill_steps), DistillConfig(), work / "distill", work / "teachers")
+    distill(
+        bb, sources, store, FAMILY, train_cfg(cfg.distill_steps), DistillConfig(), work / "distill", work / "teachers"
+    )
     say(f"4/5 demo tasks {list(cfg.tasks)}: adapt --mode factors (only u, v train)")
     adapt(bb, targets, store, FAMILY, train_cfg(cfg.adapt_steps), AdaptConfig(mode="factors"), work / "adapt")
     say("5/5 held-out accuracy of the demo tasks (test words / templates never used in training)")
     tasks_json = describe_tasks(bb, store, targets, cfg)
     (out / "tasks.json").write_text(json.dumps(tasks_json, indent=1) + "\n")
     size = directory_bytes(out)
-    report = {"config": asdict(cfg), "seconds": round(time.perf_counter() - t0, 1), "bytes": size,
-              "command": " ".join(["python -m bench.lab.bundle"] + sys.argv[1:])}
+    report = {
+        "config": asdict(cfg),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "bytes": size,
+        "command": " ".join(["python -m bench.lab.bundle"] + sys.argv[1:]),
+    }
     (out / "bundle.json").write_text(json.dumps(report, indent=1) + "\n")
     if size > cfg.max_megabytes * 1e6:
         raise SystemExit(f"demo bundle is {size / 1e6:.1f} MB, over the {cfg.max_megabytes} MB limit")
@@ -138,13 +160,18 @@ def describe_tasks(bb, store: DirectoryStore, targets, cfg: BundleConfig) -> dic
             "majority_baseline": round(majority(task), 4) if fam.labels else None,
             "examples": [{"input": e.input, "expected": e.target, "predicted": p} for e, p in zip(shown, preds)],
         }
-        tqdm.write(f"  {task.name:10s} held-out exact match {metrics['exact_match']:.3f} on {len(test)} examples"
-                   + (f" (majority {out[task.name]['majority_baseline']:.3f})" if fam.labels else ""), file=sys.stderr)
+        tqdm.write(
+            f"  {task.name:10s} held-out exact match {metrics['exact_match']:.3f} on {len(test)} examples"
+            + (f" (majority {out[task.name]['majority_baseline']:.3f})" if fam.labels else ""),
+            file=sys.stderr,
+        )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.lab.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.lab.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default=BundleConfig.out)
     ap.add_argument("--work", default="build/demo-bundle", help="scratch directory for the training runs")
     ap.add_argument("--rebuild-backbone", action="store_true")

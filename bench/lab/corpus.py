@@ -6,7 +6,7 @@ No task prefix and no input format of a family appears in it."""
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -14,8 +14,17 @@ from .lexicon import NEGATIVE, NOUNS, POSITIVE, article
 from .scenes import ScenePools, sample_scene
 from .world import World, stable_seed
 
-SIZE_WORDS = {1: "tiny", 2: "very small", 3: "small", 4: "fairly small", 5: "medium sized", 6: "fairly large",
-              7: "large", 8: "very large", 9: "huge"}
+SIZE_WORDS = {
+    1: "tiny",
+    2: "very small",
+    3: "small",
+    4: "fairly small",
+    5: "medium sized",
+    6: "fairly large",
+    7: "large",
+    8: "very large",
+    9: "huge",
+}
 
 
 class _AllWords(ScenePools):
@@ -78,10 +87,17 @@ def salient_facts(n: int, seed: int) -> list[tuple[str, str]]:
             out.append((f"{article(w)} {w} is {{}} .", SIZE_WORDS[size]))
         elif kind == 2:
             y = rng.choice([v for v in nouns if NOUNS[v][1] != size])
-            out.append((f"{article(w)} {w} is {{}} than {article(y)} {y} .", "bigger" if size > NOUNS[y][1] else "smaller"))
+            out.append(
+                (f"{article(w)} {w} is {{}} than {article(y)} {y} .", "bigger" if size > NOUNS[y][1] else "smaller")
+            )
         else:
             good = rng.random() < 0.5
-            out.append((f"people {{}} things that are {rng.choice(POSITIVE if good else NEGATIVE)} .", "love" if good else "hate"))
+            out.append(
+                (
+                    f"people {{}} things that are {rng.choice(POSITIVE if good else NEGATIVE)} .",
+                    "love" if good else "hate",
+                )
+            )
     return out
 
 
@@ -149,4 +165,3 @@ def as_tensor(rows: list[list[int]], pad: int) -> torch.Tensor:
     for i, r in enumerate(rows):
         out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
     return out
-

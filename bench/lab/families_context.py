@@ -67,8 +67,17 @@ def qnli(world: World, rng: random.Random, split: str) -> Sample:
     if label == "entailment":
         answer = f
     else:  # a sentence about another person, or about another relation of the same person
-        others = [g for g in scene.facts if (g.person != f.person and g.relation == f.relation) or (g.person == f.person and g.relation != f.relation)]
-        answer = rng.choice(others) if others else Fact(pools.other_name(scene.people, rng), f.relation, pools.other_value(f.relation, f.value, rng))
+        others = [
+            g
+            for g in scene.facts
+            if (g.person != f.person and g.relation == f.relation)
+            or (g.person == f.person and g.relation != f.relation)
+        ]
+        answer = (
+            rng.choice(others)
+            if others
+            else Fact(pools.other_name(scene.people, rng), f.relation, pools.other_value(f.relation, f.value, rng))
+        )
     words = frozenset({f.person, answer.person, answer.value})
     return Sample(f"{f.ask(ASK_VALUE)} | {answer.render(rng.randrange(3))}", label, words)
 
@@ -80,7 +89,11 @@ def qqp(world: World, rng: random.Random, split: str) -> Sample:
     i, j = rng.sample(range(3), 2)
     g = f
     if label == "not_duplicate":
-        g = Fact(pools.other_name([f.person], rng), f.relation, f.value) if rng.random() < 0.5 else Fact(f.person, f.relation, pools.other_value(f.relation, f.value, rng))
+        g = (
+            Fact(pools.other_name([f.person], rng), f.relation, f.value)
+            if rng.random() < 0.5
+            else Fact(f.person, f.relation, pools.other_value(f.relation, f.value, rng))
+        )
     return Sample(f"{f.render(i)} | {g.render(j)}", label, frozenset({f.person, f.value, g.person, g.value}))
 
 
@@ -120,8 +133,24 @@ FAMILIES = [
     Family("qqp", "qqp", qqp, "source", True, "QQP", ("duplicate", "not_duplicate")),
     Family("squad", "squad", squad, "source", True, "SQuAD", None),
     Family("record", "record", record, "source", True, "ReCoRD", None),
-    Family("rte", "rte", rte, "target", True, "RTE", ("entailment", "not_entailment"),
-           "does the passage imply the statement ?"),
-    Family("boolq", "boolq", boolq, "target", True, "BoolQ", ("yes", "no"),
-           "answer a yes/no question about a short passage"),
+    Family(
+        "rte",
+        "rte",
+        rte,
+        "target",
+        True,
+        "RTE",
+        ("entailment", "not_entailment"),
+        "does the passage imply the statement ?",
+    ),
+    Family(
+        "boolq",
+        "boolq",
+        boolq,
+        "target",
+        True,
+        "BoolQ",
+        ("yes", "no"),
+        "answer a yes/no question about a short passage",
+    ),
 ]

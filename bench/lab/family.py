@@ -6,8 +6,8 @@ gets the bare ``body`` and must supply the task through the soft prompt."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .world import SPLITS, World
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from training.backbone import Backbone, load_backbone
+from prompts_store.backbone import Backbone, load_backbone
 from training.data import TaskData
 from training.loop import TrainConfig
 from training.teachers import train_vanilla_prompt
@@ -81,8 +81,12 @@ def gate_task(name: str, cfg: GateConfig, world: World) -> TaskData:
     reports, never informs a backbone decision."""
     task = task_data(family(name), world, SplitSizes(train=cfg.train_examples, dev=GATE_SELECT + cfg.n_eval, test=1))
     dev = task.split("dev")
-    return TaskData(name, {"train": task.train, "dev": dev[:GATE_SELECT], "test": dev[GATE_SELECT:]},
-                    task.fixed_labels, task.free_text)
+    return TaskData(
+        name,
+        {"train": task.train, "dev": dev[:GATE_SELECT], "test": dev[GATE_SELECT:]},
+        task.fixed_labels,
+        task.free_text,
+    )
 
 
 def prompt_tuning_scores(bb: Backbone, cfg: GateConfig, world: World, run_dir: Path) -> dict[str, list[float]]:
@@ -92,9 +96,18 @@ def prompt_tuning_scores(bb: Backbone, cfg: GateConfig, world: World, run_dir: P
         task = gate_task(name, cfg, world)
         out[name] = []
         for seed in cfg.seeds:
-            tc = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, eval_every=max(1, cfg.steps // 6),
-                             eval_max_examples=GATE_SELECT, save_every=0)
-            _, report = train_vanilla_prompt(bb, task, cfg.prompt_length, "vocab", tc, run_dir / f"{name}-{seed}", False, f"gate pt {name}")
+            tc = TrainConfig(
+                steps=cfg.steps,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                seed=seed,
+                eval_every=max(1, cfg.steps // 6),
+                eval_max_examples=GATE_SELECT,
+                save_every=0,
+            )
+            _, report = train_vanilla_prompt(
+                bb, task, cfg.prompt_length, "vocab", tc, run_dir / f"{name}-{seed}", False, f"gate pt {name}"
+            )
             out[name].append(round(report["metrics"]["exact_match"], 4))
     return out
 
@@ -107,7 +120,9 @@ def run_gate(cfg: GateConfig, scratch: Path) -> dict:
     frozen = frozen_prefixed_metrics(bb, world, cfg.n_eval)
     prefixed_mean = statistics.mean(m["exact_match"] for m in frozen.values())
     pre = prompt_tuning_scores(bb, cfg, world, scratch / "pretrained")
-    rnd = prompt_tuning_scores(random_backbone(cfg.backbone, scratch / "random-backbone"), cfg, world, scratch / "random")
+    rnd = prompt_tuning_scores(
+        random_backbone(cfg.backbone, scratch / "random-backbone"), cfg, world, scratch / "random"
+    )
     per_task = {
         t: {
             "seen_in_pretraining": family(t).seen,
@@ -121,8 +136,16 @@ def run_gate(cfg: GateConfig, scratch: Path) -> dict:
     }
     margin = statistics.mean(v["pretrained_mean"] - v["random_mean"] for v in per_task.values())
     checks = {
-        "frozen_prefixed_mean": {"value": round(prefixed_mean, 4), "threshold": cfg.min_prefixed_mean, "passed": prefixed_mean >= cfg.min_prefixed_mean},
-        "pt_margin_over_random": {"value": round(margin, 4), "threshold": cfg.min_pt_margin, "passed": margin >= cfg.min_pt_margin},
+        "frozen_prefixed_mean": {
+            "value": round(prefixed_mean, 4),
+            "threshold": cfg.min_prefixed_mean,
+            "passed": prefixed_mean >= cfg.min_prefixed_mean,
+        },
+        "pt_margin_over_random": {
+            "value": round(margin, 4),
+            "threshold": cfg.min_pt_margin,
+            "passed": margin >= cfg.min_pt_margin,
+        },
     }
     return {
         "passed": all(c["passed"] for c in checks.values()),
@@ -137,7 +160,9 @@ def run_gate(cfg: GateConfig, scratch: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.lab.gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.lab.gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backbone", default=GateConfig.backbone)
     ap.add_argument("--out", default="bench/results/gate.json")
     ap.add_argument("--steps", type=int, default=GateConfig.steps)
@@ -151,19 +176,31 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(format_gate(report))
     if not report["passed"]:
-        print(f"GATE FAILED: fix the backbone (size, steps, data), not the comparison. Details: {args.out}", file=sys.stderr)
+        print(
+            f"GATE FAILED: fix the backbone (size, steps, data), not the comparison. Details: {args.out}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
 def format_gate(report: dict) -> str:
     lines = ["frozen backbone + text prefix, held-out exact match:"]
-    lines += [f"  {n:11s} {m['exact_match']:.3f}" + (f"  (rank {m['rank_accuracy']:.3f}, majority {m['majority']:.3f})" if "rank_accuracy" in m else "")
-              for n, m in report["frozen_prefixed"].items()]
+    lines += [
+        f"  {n:11s} {m['exact_match']:.3f}"
+        + (f"  (rank {m['rank_accuracy']:.3f}, majority {m['majority']:.3f})" if "rank_accuracy" in m else "")
+        for n, m in report["frozen_prefixed"].items()
+    ]
     lines.append("vanilla prompt tuning, held-out exact match: pretrained vs random backbone")
-    lines += [f"  {t:11s} {v['pretrained_mean']:.3f} vs {v['random_mean']:.3f}" + (f"  (majority {v['majority']:.3f})" if v["majority"] is not None else "")
-              for t, v in report["prompt_tuning"].items()]
-    lines += [f"{k}: {c['value']:.3f} (needs >= {c['threshold']}) {'PASS' if c['passed'] else 'FAIL'}" for k, c in report["checks"].items()]
+    lines += [
+        f"  {t:11s} {v['pretrained_mean']:.3f} vs {v['random_mean']:.3f}"
+        + (f"  (majority {v['majority']:.3f})" if v["majority"] is not None else "")
+        for t, v in report["prompt_tuning"].items()
+    ]
+    lines += [
+        f"{k}: {c['value']:.3f} (needs >= {c['threshold']}) {'PASS' if c['passed'] else 'FAIL'}"
+        for k, c in report["checks"].items()
+    ]
     return "\n".join(lines)
 
 

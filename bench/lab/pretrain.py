@@ -1,9 +1,9 @@
 """Pretrain the lab's backbone: a small T5 on span corruption of world text + the prefixed
 supervised mixture of every seen family (as the original T5 checkpoints were trained on C4 +
 a supervised multitask mixture with text prefixes). Saved with ``save_pretrained`` + the
-tokenizer, so ``training.backbone.load_backbone`` loads it like a hub checkpoint.
+tokenizer, so ``prompts_store.backbone.load_backbone`` loads it like a hub checkpoint.
 
-    python -m bench.lab.pretrain --out demo/backbone            # default: tiny scale, 12000 steps, ~45 min on 2 CPU cores
+    python -m bench.lab.pretrain --out demo/backbone   # default: tiny scale, 12000 steps, ~45 min on 2 CPU cores
     python -m bench.lab.pretrain --out build/lab-small --scale small --device cuda
 """
 
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
-from training.backbone import resolve_device
+from prompts_store.backbone import resolve_device
 
 from .bank import BankSampler, build_bank, tokenizer_lines
 from .probe import probe_families
@@ -75,14 +75,24 @@ class PretrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, preset[name])
         self.model = {k: preset[k] for k in ("d_model", "layers", "heads", "d_ff")}
-        for name in ("steps", "batch_size", "per_family", "threads", "max_input_tokens", "max_target_tokens", "span_chunk_tokens"):
+        for name in (
+            "steps",
+            "batch_size",
+            "per_family",
+            "threads",
+            "max_input_tokens",
+            "max_target_tokens",
+            "span_chunk_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr={self.lr} must be a positive number")
         if not 0 <= self.span_fraction < 1 or not 0 <= self.denoise_share <= 1 or not 0 <= self.salient_share <= 1:
-            raise ValueError(f"span_fraction={self.span_fraction} must be in [0, 1), denoise_share={self.denoise_share} "
-                             f"and salient_share={self.salient_share} in [0, 1]")
+            raise ValueError(
+                f"span_fraction={self.span_fraction} must be in [0, 1), denoise_share={self.denoise_share} "
+                f"and salient_share={self.salient_share} in [0, 1]"
+            )
         if self.denoise_share + self.salient_share > 1:
             raise ValueError(f"denoise_share + salient_share = {self.denoise_share + self.salient_share} must be <= 1")
         if self.length_groups < 1:
@@ -90,7 +100,9 @@ class PretrainConfig:
         if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"warmup={self.warmup} must be in [0, 1) and min_lr_ratio={self.min_lr_ratio} in [0, 1]")
         if self.extra_ids < 32:
-            raise ValueError(f"extra_ids={self.extra_ids} must be >= 32 (20 span sentinels + the denoising mode token <extra_id_31>)")
+            raise ValueError(
+                f"extra_ids={self.extra_ids} must be >= 32 (20 span sentinels + the denoising mode token <extra_id_31>)"
+            )
         if self.eval_every < 0:
             raise ValueError(f"eval_every={self.eval_every} must be >= 0")
 
@@ -106,10 +118,18 @@ def new_model(cfg: PretrainConfig, tokenizer) -> T5ForConditionalGeneration:
     """A randomly initialised T5 of the scale's shape, laid out as ``training.tiny`` builds one."""
     m = cfg.model
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=m["d_model"], d_kv=m["d_model"] // m["heads"], d_ff=m["d_ff"],
-        num_layers=m["layers"], num_decoder_layers=m["layers"], num_heads=m["heads"], dropout_rate=0.0,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        vocab_size=len(tokenizer),
+        d_model=m["d_model"],
+        d_kv=m["d_model"] // m["heads"],
+        d_ff=m["d_ff"],
+        num_layers=m["layers"],
+        num_decoder_layers=m["layers"],
+        num_heads=m["heads"],
+        dropout_rate=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
     )
     hf_logging.disable_progress_bar()
     torch.manual_seed(cfg.seed)
@@ -122,20 +142,44 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
     device = resolve_device(cfg.device)
     world = World(WorldConfig(seed=cfg.world_seed))
     t0 = time.perf_counter()
-    tqdm.write(f"lab backbone: scale {cfg.scale} {cfg.model}, {cfg.steps} steps x {cfg.batch_size} rows on {device}", file=sys.stderr)
+    tqdm.write(
+        f"lab backbone: scale {cfg.scale} {cfg.model}, {cfg.steps} steps x {cfg.batch_size} rows on {device}",
+        file=sys.stderr,
+    )
     tokenizer = word_tokenizer(tokenizer_lines(world), cfg.extra_ids)
     model = new_model(cfg, tokenizer).to(device)
-    bank = build_bank(tokenizer, world, cfg.per_family, cfg.span_rows, cfg.max_input_tokens, cfg.max_target_tokens, cfg.seed,
-                      cfg.denoise_share, cfg.span_chunk_tokens, cfg.salient_share)
-    tqdm.write(f"bank: {bank.n_supervised} mixture rows, {len(bank) - bank.n_supervised} span rows, "
-               f"vocab {len(tokenizer)}, {sum(p.numel() for p in model.parameters()):,} parameters "
-               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    bank = build_bank(
+        tokenizer,
+        world,
+        cfg.per_family,
+        cfg.span_rows,
+        cfg.max_input_tokens,
+        cfg.max_target_tokens,
+        cfg.seed,
+        cfg.denoise_share,
+        cfg.span_chunk_tokens,
+        cfg.salient_share,
+    )
+    tqdm.write(
+        f"bank: {bank.n_supervised} mixture rows, {len(bank) - bank.n_supervised} span rows, "
+        f"vocab {len(tokenizer)}, {sum(p.numel() for p in model.parameters()):,} parameters "
+        f"({time.perf_counter() - t0:.0f} s)",
+        file=sys.stderr,
+    )
     bank = bank.to(device)
     sampler = BankSampler(bank, cfg.batch_size, cfg.span_fraction, cfg.seed, cfg.length_groups)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
     history, loss_avg, t_train, cpu_train = [], None, time.perf_counter(), time.process_time()
-    bar = tqdm(total=cfg.steps, desc="pretrain", unit="step", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 20)
+    bar = tqdm(
+        total=cfg.steps,
+        desc="pretrain",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 20,
+    )
     for step in range(cfg.steps):
         model.train()
         for g in opt.param_groups:
@@ -157,12 +201,22 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
             model.eval()
             acc = probe_families(model, tokenizer, world, device, cfg.eval_examples)
-            history.append({"step": done, "loss": round(loss_avg, 4), "seconds": round(time.perf_counter() - t_train, 1),
-                            "cpu_seconds": round(time.process_time() - cpu_train, 1),
-                            "heldout_exact_match_mean": round(sum(acc.values()) / len(acc), 4), "heldout_exact_match": acc})
-            tqdm.write(f"step {done}: loss {loss_avg:.3f}, held-out exact match (prefixed, mean over "
-                       f"{len(acc)} families) {history[-1]['heldout_exact_match_mean']:.3f}: "
-                       + " ".join(f"{k} {v:.2f}" for k, v in acc.items()), file=sys.stderr)
+            history.append(
+                {
+                    "step": done,
+                    "loss": round(loss_avg, 4),
+                    "seconds": round(time.perf_counter() - t_train, 1),
+                    "cpu_seconds": round(time.process_time() - cpu_train, 1),
+                    "heldout_exact_match_mean": round(sum(acc.values()) / len(acc), 4),
+                    "heldout_exact_match": acc,
+                }
+            )
+            tqdm.write(
+                f"step {done}: loss {loss_avg:.3f}, held-out exact match (prefixed, mean over "
+                f"{len(acc)} families) {history[-1]['heldout_exact_match_mean']:.3f}: "
+                + " ".join(f"{k} {v:.2f}" for k, v in acc.items()),
+                file=sys.stderr,
+            )
     bar.close()
     train_seconds = time.perf_counter() - t_train
     model.eval()
@@ -178,7 +232,9 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
         "vocab": len(tokenizer),
         "bank": {"mixture_rows": bank.n_supervised, "span_rows": len(bank) - bank.n_supervised},
         "train_seconds": round(train_seconds, 1),
-        "train_cpu_seconds": round(time.process_time() - cpu_train, 1),  # ~ threads x wall when the machine is not shared
+        "train_cpu_seconds": round(
+            time.process_time() - cpu_train, 1
+        ),  # ~ threads x wall when the machine is not shared
         "total_seconds": round(time.perf_counter() - t0, 1),
         "final_loss": round(loss_avg or float("nan"), 4),
         "history": history,
@@ -189,7 +245,9 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.lab.pretrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.lab.pretrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", required=True, help="directory for the model + tokenizer (save_pretrained)")
     ap.add_argument("--scale", default="tiny", choices=sorted(SCALES))
     for name in ("steps", "batch_size", "per_family", "span_rows", "eval_every", "seed", "world_seed", "threads"):
@@ -199,7 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None and k != "out"}
     report = pretrain(args.out, PretrainConfig(**given))
-    print(json.dumps({k: report[k] for k in ("parameters", "train_seconds", "final_loss")} | {"last_eval": report["history"][-1]}, indent=1))
+    print(
+        json.dumps(
+            {k: report[k] for k in ("parameters", "train_seconds", "final_loss")}
+            | {"last_eval": report["history"][-1]},
+            indent=1,
+        )
+    )
     return 0
 
 

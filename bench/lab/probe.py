@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from training.backbone import Backbone
+from prompts_store.backbone import Backbone
 from training.batching import Collator
 from training.data import TaskData
 from training.evaluate import evaluate_prompt, generate

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from prompts_store import DirectoryStore
+from prompts_store.backbone import Backbone
 from training.adapt import AdaptConfig, adapt
-from training.backbone import Backbone
 from training.data import TaskData, k_shot
 from training.distill import DistillConfig, distill
 from training.loop import TrainConfig
@@ -58,8 +58,13 @@ def needed_sources(methods: Sequence[str]) -> list[str]:
 
 
 def source_stage(
-    backbone: Backbone, sources: Sequence[TaskData], families: Sequence[str], prompt_length: int,
-    teacher_cfg: TrainConfig, distill_cfg: TrainConfig, run_dir: Path,
+    backbone: Backbone,
+    sources: Sequence[TaskData],
+    families: Sequence[str],
+    prompt_length: int,
+    teacher_cfg: TrainConfig,
+    distill_cfg: TrainConfig,
+    run_dir: Path,
 ) -> dict[str, dict]:
     """Train every source family needed, each in a store of its own under ``run_dir/stores``."""
     reports: dict[str, dict] = {}
@@ -70,17 +75,34 @@ def source_stage(
     for fam in families:
         store = DirectoryStore(run_dir / "stores" / fam)
         if fam == "spot":
-            reports[fam] = train_spot(backbone, sources, store, "spot", prompt_length, "vocab", distill_cfg, run_dir / "spot", overwrite=True)
+            reports[fam] = train_spot(
+                backbone, sources, store, "spot", prompt_length, "vocab", distill_cfg, run_dir / "spot", overwrite=True
+            )
         else:
             dcfg = replace(SOURCE_STAGES[fam], prompt_length=prompt_length)  # l for the stages without teachers
-            reports[fam] = distill(backbone, sources, store, fam, distill_cfg, dcfg, run_dir / fam,
-                                   teachers_run if (dcfg.distill or dcfg.shared_init == "teachers-mean") else None, overwrite=True)
+            reports[fam] = distill(
+                backbone,
+                sources,
+                store,
+                fam,
+                distill_cfg,
+                dcfg,
+                run_dir / fam,
+                teachers_run if (dcfg.distill or dcfg.shared_init == "teachers-mean") else None,
+                overwrite=True,
+            )
     return reports
 
 
 def adapt_target(
-    backbone: Backbone, method: str, task: TaskData, shots: int | None, prompt_length: int, cfg: TrainConfig,
-    source_root: Path, run_dir: Path,
+    backbone: Backbone,
+    method: str,
+    task: TaskData,
+    shots: int | None,
+    prompt_length: int,
+    cfg: TrainConfig,
+    source_root: Path,
+    run_dir: Path,
 ) -> dict:
     """One target adaptation; returns the adapt/PT report of that task (metrics on test, params)."""
     m = METHODS[method]
@@ -88,7 +110,9 @@ def adapt_target(
     if m.mode is None:
         if shots:
             task = task.with_train(k_shot(task.train, shots, task_seed(cfg.seed, task.name)))
-        _, report = train_vanilla_prompt(backbone, task, prompt_length, "vocab", cfg, run_dir / "run", False, f"pt {task.name}")
+        _, report = train_vanilla_prompt(
+            backbone, task, prompt_length, "vocab", cfg, run_dir / "run", False, f"pt {task.name}"
+        )
         return report | {"train_examples": len(task.train)}
     store_dir = run_dir / "store"
     shutil.copytree(source_root / "stores" / m.source_family, store_dir)  # a scratch copy: targets never see each other
@@ -97,4 +121,6 @@ def adapt_target(
     report = adapt(backbone, [task], store, m.source_family, cfg, acfg, run_dir / "run", overwrite=True)
     res = report["results"][task.name]
     return {k: res[k] for k in ("trainable_params", "best_step", "seconds")} | {
-        "metrics": res["metrics"][task.name], "train_examples": res["train_examples"][task.name]}
+        "metrics": res["metrics"][task.name],
+        "train_examples": res["train_examples"][task.name],
+    }

@@ -1,9 +1,9 @@
 """Every task family of the lab and its role in the protocol.
 
-    sources (the paper's six, in pretraining): nli qnli qqp sentiment squad record
-    seen targets (in pretraining, the paper's regime): rte boolq bigger review
-    unseen targets (never in pretraining): is_bigger same_kind
-    mixture only (pretraining): polarity category size_class smaller count first_word last_word reverse
+sources (the paper's six, in pretraining): nli qnli qqp sentiment squad record
+seen targets (in pretraining, the paper's regime): rte boolq bigger review
+unseen targets (never in pretraining): is_bigger same_kind
+mixture only (pretraining): polarity category size_class smaller count first_word last_word reverse
 """
 
 from __future__ import annotations

@@ -30,7 +30,9 @@ def cell_values(rows: list[dict], metric: str = METRIC) -> dict[tuple[str, str, 
     return out
 
 
-def average_over_targets(rows: list[dict], targets: list[str], metric: str = METRIC) -> dict[tuple[str, str], list[float]]:
+def average_over_targets(
+    rows: list[dict], targets: list[str], metric: str = METRIC
+) -> dict[tuple[str, str], list[float]]:
     """(method, shots) -> per seed, the mean over ``targets`` (std is then across seeds)."""
     per_seed: dict[tuple[str, str, int], list[float]] = defaultdict(list)
     for r in rows:
@@ -56,26 +58,40 @@ def markdown(result: dict) -> str:
     groups = [(name, ts) for name, ts in (("seen avg", seen), ("unseen avg", unseen), ("all avg", targets)) if ts]
     avgs = {name: average_over_targets(rows, ts) for name, ts in groups}
     head = ["method", "params"] + [f"{t}{'' if t in seen else ' (unseen)'}" for t in targets] + list(avgs)
-    out = [f"Held-out test exact match, mean ± std over seeds {cfg['seeds']} (l = {cfg['prompt_length']}, "
-           f"{cfg['target_steps']} target steps). Unseen = task family never in pretraining (its words and facts are in "
-           f"the world text, as C4 mentions what GLUE asks). Seeds vary the target stage (init, k-shot sample, batch "
-           f"order); the source stage is trained once, seed 0. Every setting, few-shot included, selects its checkpoint "
-           f"on {cfg['dev_examples']} dev examples.", ""]
+    out = [
+        f"Held-out test exact match, mean ± std over seeds {cfg['seeds']} (l = {cfg['prompt_length']}, "
+        f"{cfg['target_steps']} target steps). Unseen = task family never in pretraining (its words and facts are in "
+        f"the world text, as C4 mentions what GLUE asks). Seeds vary the target stage (init, k-shot sample, batch "
+        f"order); the source stage is trained once, seed 0. Every setting, few-shot included, selects its checkpoint "
+        f"on {cfg['dev_examples']} dev examples.",
+        "",
+    ]
     for s in shots:
-        out += [f"### {'full data (' + str(cfg['train_examples']) + ' examples)' if s == 'full' else s + '-shot'}", "",
-                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += [
+            f"### {'full data (' + str(cfg['train_examples']) + ' examples)' if s == 'full' else s + '-shot'}",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
         for m in methods:
             line = [m, f"{params.get(m, 0):,}"] + [_fmt(cells.get((m, t, s), [])) for t in targets]
             line += [_fmt(a.get((m, s), [])) for a in avgs.values()]
             out.append("| " + " | ".join(line) + " |")
         maj = ["majority", "0"] + [f"{majority[t]:.3f}" if t in majority else "–" for t in targets]
-        maj += [f"{statistics.mean(majority[t] for t in ts):.3f}" if all(t in majority for t in ts) else "–"
-                for _, ts in groups]
+        maj += [
+            f"{statistics.mean(majority[t] for t in ts):.3f}" if all(t in majority for t in ts) else "–"
+            for _, ts in groups
+        ]
         out += ["| " + " | ".join(maj) + " |", ""]
     out += ["Ranking by the target average (all targets), per shots setting:", ""]
     for s in shots:
         ranked = sorted(methods, key=lambda m: -statistics.mean(avgs["all avg"].get((m, s), [float("nan")])))
-        out.append(f"- {s}: " + " > ".join(f"{m} ({statistics.mean(avgs['all avg'][(m, s)]):.3f})" for m in ranked if (m, s) in avgs["all avg"]))
+        out.append(
+            f"- {s}: "
+            + " > ".join(
+                f"{m} ({statistics.mean(avgs['all avg'][(m, s)]):.3f})" for m in ranked if (m, s) in avgs["all avg"]
+            )
+        )
     return "\n".join(out) + "\n"
 
 
@@ -86,8 +102,10 @@ def plot(result: dict, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     rows, targets = result["rows"], list(result["targets"])
-    groups = [("seen targets", [t for t in targets if result["targets"][t]["seen_in_pretraining"]]),
-              ("unseen targets", [t for t in targets if not result["targets"][t]["seen_in_pretraining"]])]
+    groups = [
+        ("seen targets", [t for t in targets if result["targets"][t]["seen_in_pretraining"]]),
+        ("unseen targets", [t for t in targets if not result["targets"][t]["seen_in_pretraining"]]),
+    ]
     groups = [g for g in groups if g[1]]
     shots = [s for s in SHOTS_ORDER if any(r["shots"] == s for r in rows if r["method"] != "majority")]
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.2), squeeze=False)

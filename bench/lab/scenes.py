@@ -20,9 +20,24 @@ FORMS = {
     "owns": ("{p} owns {a} {v} .", "{p} has {a} {v} .", "the {v} belongs to {p} ."),
     "likes": ("{p} likes {v} .", "{p} enjoys {v} .", "{p} loves eating {v} ."),
 }
-ASK_VALUE = {"lives": "where does {p} live ?", "job": "what is the job of {p} ?", "owns": "what does {p} own ?", "likes": "what does {p} like ?"}
-ASK_PERSON = {"lives": "who lives in {v} ?", "job": "who works as {a} {v} ?", "owns": "who owns {a} {v} ?", "likes": "who likes {v} ?"}
-ASK_YES_NO = {"lives": "does {p} live in {v} ?", "job": "is {p} {a} {v} ?", "owns": "does {p} own {a} {v} ?", "likes": "does {p} like {v} ?"}
+ASK_VALUE = {
+    "lives": "where does {p} live ?",
+    "job": "what is the job of {p} ?",
+    "owns": "what does {p} own ?",
+    "likes": "what does {p} like ?",
+}
+ASK_PERSON = {
+    "lives": "who lives in {v} ?",
+    "job": "who works as {a} {v} ?",
+    "owns": "who owns {a} {v} ?",
+    "likes": "who likes {v} ?",
+}
+ASK_YES_NO = {
+    "lives": "does {p} live in {v} ?",
+    "job": "is {p} {a} {v} ?",
+    "owns": "does {p} own {a} {v} ?",
+    "likes": "does {p} like {v} ?",
+}
 
 
 @dataclass(frozen=True)

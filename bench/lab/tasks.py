@@ -62,8 +62,11 @@ def to_examples(fam: Family, rows: list[Sample], prefixed: bool) -> list[Example
 
 
 def task_data(fam: Family, world: World, sizes: SplitSizes, seed: int = 0, prefixed: bool = False) -> TaskData:
-    splits = {split: to_examples(fam, samples(fam, world, split, getattr(sizes, split), seed), prefixed) for split in SPLITS}
-    # the family's label set, not the one its train sample shows (a k-shot subset of a free-text task looks like classification)
+    splits = {
+        split: to_examples(fam, samples(fam, world, split, getattr(sizes, split), seed), prefixed) for split in SPLITS
+    }
+    # the family's label set, not the one its train sample shows (a k-shot subset of a free-text task
+    # looks like classification)
     return TaskData(fam.name, splits, fam.labels, fam.labels is None)
 
 
@@ -79,5 +82,7 @@ def write_task_dir(task: TaskData, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for split, rows in task.splits.items():
-        (out / f"{split}.jsonl").write_text("".join(json.dumps({"input": e.input, "target": e.target}) + "\n" for e in rows))
+        (out / f"{split}.jsonl").write_text(
+            "".join(json.dumps({"input": e.input, "target": e.target}) + "\n" for e in rows)
+        )
     return out

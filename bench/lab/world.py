@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 from .lexicon import CATEGORIES, CITIES, JOBS, NAMES, NEGATIVE, NOUNS, POSITIVE
 
@@ -109,6 +110,8 @@ def world_for_backbone(backbone_dir: str | Path, world_seed: int) -> World:
     if report.is_file():
         trained_on = json.loads(report.read_text())["config"]["world_seed"]
         if trained_on != world_seed:
-            raise ValueError(f"{backbone_dir} was pretrained on world seed {trained_on}, not {world_seed}: its pretraining "
-                             f"mixture holds world {world_seed}'s held-out words; use --world-seed {trained_on} or another backbone")
+            raise ValueError(
+                f"{backbone_dir} was pretrained on world seed {trained_on}, not {world_seed}: its pretraining "
+                f"mixture holds world {world_seed}'s held-out words; use --world-seed {trained_on} or another backbone"
+            )
     return World(WorldConfig(seed=world_seed))

@@ -19,7 +19,9 @@ async def get_family(name: str, state: StateDep) -> FamilyInfo:
     return FamilyInfo(**state.family_info(name))
 
 
-@router.post("", status_code=201, response_model=FamilyInfo, dependencies=[Admin], openapi_extra=upload_openapi(FamilyUpload))
+@router.post(
+    "", status_code=201, response_model=FamilyInfo, dependencies=[Admin], openapi_extra=upload_openapi(FamilyUpload)
+)
 async def create_family(request: Request, state: StateDep) -> FamilyInfo:
     """Add a shared prompt; 409 if the name is taken or it was trained for another backbone."""
     engine = state.require_ready()

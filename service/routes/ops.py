@@ -22,7 +22,9 @@ async def ready(state: StateDep) -> JSONResponse:
         body["error"] = state.failure
     if state.ready and state.engine is not None:
         body |= {"tasks": len(state.engine.table.tasks), "families": len(state.engine.table.families)}
-    return JSONResponse(body, status_code=200 if state.ready else 503, headers=None if state.ready else {"Retry-After": "1"})
+    return JSONResponse(
+        body, status_code=200 if state.ready else 503, headers=None if state.ready else {"Retry-After": "1"}
+    )
 
 
 @router.get("/metrics")

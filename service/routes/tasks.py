@@ -19,7 +19,9 @@ async def get_task(name: str, state: StateDep) -> TaskInfo:
     return TaskInfo(**state.task_info(name))
 
 
-@router.post("", status_code=201, response_model=TaskInfo, dependencies=[Admin], openapi_extra=upload_openapi(TaskUpload))
+@router.post(
+    "", status_code=201, response_model=TaskInfo, dependencies=[Admin], openapi_extra=upload_openapi(TaskUpload)
+)
 async def create_task(request: Request, state: StateDep) -> TaskInfo:
     """Add a task (409 if the name is taken). Live for the next request; persisted before 201."""
     state.require_ready()
@@ -28,7 +30,9 @@ async def create_task(request: Request, state: StateDep) -> TaskInfo:
     return TaskInfo(**state.task_info(task.name))
 
 
-@router.put("/{name}", status_code=201, response_model=TaskInfo, dependencies=[Admin], openapi_extra=upload_openapi(TaskUpload))
+@router.put(
+    "/{name}", status_code=201, response_model=TaskInfo, dependencies=[Admin], openapi_extra=upload_openapi(TaskUpload)
+)
 async def put_task(name: str, request: Request, response: Response, state: StateDep) -> TaskInfo:
     """Create (201) or replace (200) a task."""
     state.require_ready()

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .serving import serve
+from ..service.serving import serve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo"
 MAX_BYTES = 20_000_000
 
@@ -35,7 +35,14 @@ def demo_server(tmp_path_factory):
 
 
 def test_bundle_is_complete_and_small():
-    for part in ("backbone/config.json", "backbone/model.safetensors", "backbone/tokenizer.json", "store", "tasks.json", "bundle.json"):
+    for part in (
+        "backbone/config.json",
+        "backbone/model.safetensors",
+        "backbone/tokenizer.json",
+        "store",
+        "tasks.json",
+        "bundle.json",
+    ):
         assert (DEMO / part).exists(), f"demo/{part} is missing: run `make demo-bundle`"
     size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
     assert size <= MAX_BYTES, f"demo bundle is {size / 1e6:.1f} MB"

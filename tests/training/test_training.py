@@ -11,11 +11,11 @@ from training.batching import Collator
 from training.distill import DistillConfig, distill
 from training.loop import TrainConfig, Trainer
 from training.prompt_params import PromptParams
-from training.sampler import MultitaskSampler, Row, SingleTaskSampler
+from training.sampler import MultitaskSampler, Row
 from training.steps import distill_loss, task_loss
 from training.teachers import train_teachers, train_vanilla_prompt
 
-from .conftest import assert_bit_identical, weights_snapshot
+from ..conftest import assert_bit_identical, weights_snapshot
 
 L = 4
 SOURCES = ("polarity", "animal", "size")
@@ -56,7 +56,9 @@ def test_teachers_count_and_store_vanilla_prompts(backbone, teachers_run):
         ({"distill": False}, lambda l, d, k: l * d + (l + d) * k),
     ],
 )
-def test_distill_counts_writes_store_and_keeps_backbone_frozen(backbone, toy_tasks, teachers_run, tmp_path, distill_kw, expected):
+def test_distill_counts_writes_store_and_keeps_backbone_frozen(
+    backbone, toy_tasks, teachers_run, tmp_path, distill_kw, expected
+):
     run, _ = teachers_run
     store = DirectoryStore(tmp_path / "store")
     before = weights_snapshot(backbone.model)
@@ -75,7 +77,9 @@ def test_distill_counts_writes_store_and_keeps_backbone_frozen(backbone, toy_tas
 def source_store(backbone, toy_tasks, teachers_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("src")
     store = DirectoryStore(root / "store")
-    distill(backbone, [toy_tasks[n] for n in SOURCES], store, "src", cfg(), DistillConfig(), root / "run", teachers_run[0])
+    distill(
+        backbone, [toy_tasks[n] for n in SOURCES], store, "src", cfg(), DistillConfig(), root / "run", teachers_run[0]
+    )
     return store
 
 
@@ -88,7 +92,9 @@ def source_store(backbone, toy_tasks, teachers_run, tmp_path_factory):
         ("prompt", ["temperature"], lambda l, d: l * d),
     ],
 )
-def test_adapt_modes_count_parameters_and_keep_backbone_frozen(backbone, toy_tasks, source_store, tmp_path, mode, targets, expected):
+def test_adapt_modes_count_parameters_and_keep_backbone_frozen(
+    backbone, toy_tasks, source_store, tmp_path, mode, targets, expected
+):
     store = DirectoryStore(tmp_path / "store")
     store.put_family(source_store.get_family("src"))
     for n in SOURCES:
@@ -96,7 +102,9 @@ def test_adapt_modes_count_parameters_and_keep_backbone_frozen(backbone, toy_tas
     before = weights_snapshot(backbone.model)
     new_family = None if mode == "factors" else f"new-{mode}"
     acfg = AdaptConfig(mode=mode, factor_init="mean", new_family=new_family, shots=16)
-    report = adapt(backbone, [toy_tasks[t] for t in targets], store, "src", cfg(), acfg, tmp_path / "run", overwrite=True)
+    report = adapt(
+        backbone, [toy_tasks[t] for t in targets], store, "src", cfg(), acfg, tmp_path / "run", overwrite=True
+    )
     assert_bit_identical(before, backbone.model)
     (result,) = report["results"].values()
     assert result["trainable_params"] == expected(L, backbone.d_model)
@@ -153,12 +161,20 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(backbone, toy_tas
     with pytest.raises(KeyboardInterrupt):
         Trainer(crashed, crashing, MultitaskSampler(tasks, 6, 3, 0), c, tmp_path / "crash").run()
     resumed = fresh()
-    Trainer(resumed, task_loss(backbone, resumed, collator), MultitaskSampler(tasks, 6, 3, 0), c, tmp_path / "crash", resume=True).run()
+    Trainer(
+        resumed,
+        task_loss(backbone, resumed, collator),
+        MultitaskSampler(tasks, 6, 3, 0),
+        c,
+        tmp_path / "crash",
+        resume=True,
+    ).run()
     for a, b in zip(whole.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
     state = json.loads((tmp_path / "crash" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == 10 and sorted(p.name for p in (tmp_path / "crash" / "checkpoint").glob("*.safetensors")) == [
-        "optim-10.safetensors", "params-10.safetensors"]
+    assert state["step"] == 10 and sorted(
+        p.name for p in (tmp_path / "crash" / "checkpoint").glob("*.safetensors")
+    ) == ["optim-10.safetensors", "params-10.safetensors"]
 
 
 def test_distillation_drives_the_kl_to_the_teacher_down(backbone, toy_tasks, teachers_run):
@@ -184,12 +200,14 @@ def test_distillation_drives_the_kl_to_the_teacher_down(backbone, toy_tasks, tea
 def test_a_teacher_learns_a_small_task_far_above_chance(toy_tasks, tmp_path):
     """Prompt tuning a frozen random T5 (d=128) on a keyword task: rank accuracy far above the
     majority baseline on the test split."""
-    from training.backbone import load_backbone
+    from prompts_store.backbone import load_backbone
     from training.tiny import TinyConfig, build_tiny_backbone
 
     bb = load_backbone(str(build_tiny_backbone(tmp_path / "t5", TinyConfig(d_model=128, layers=2))), device="cpu")
     task = toy_tasks["size"]
-    _, report = train_vanilla_prompt(bb, task, 50, "vocab", cfg(steps=400, batch_size=16, eval_every=0), tmp_path / "run", False, "t")
+    _, report = train_vanilla_prompt(
+        bb, task, 50, "vocab", cfg(steps=400, batch_size=16, eval_every=0), tmp_path / "run", False, "t"
+    )
     m = report["metrics"]
     assert m["split"] == "test"
     assert m["rank_accuracy"] >= 0.85 and m["rank_accuracy"] >= m["majority"] + 0.3, m

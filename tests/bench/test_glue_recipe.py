@@ -23,149 +23,501 @@ from prompts_store import DirectoryStore, Family, Task
 
 # ---------------------------------------------------------------- fixture rows (HF field names)
 
-WSC_TROPHY = {"text": "The trophy doesn't fit into the brown suitcase because it is too large.",
-              "span1_index": 1, "span1_text": "trophy", "span2_index": 9, "span2_text": "it", "idx": 0, "label": 1}
-WSC_BEFORE = {"text": "When he arrived, John was tired.", "span1_index": 3, "span1_text": "John",
-              "span2_index": 1, "span2_text": "he", "idx": 1, "label": 1}
-MULTIRC = {"paragraph": "<b>Sent 1: </b>Sam went home.<br><b>Sent 2: </b>He slept.<br>",
-           "question": "Where did Sam go?", "answer": "home", "idx": {"paragraph": 3, "question": 7, "answer": 0},
-           "label": 1}
-RECORD = {"passage": "The Broncos won.\n@highlight\nDenver beat Carolina\n@highlight\nMVP: Von Miller",
-          "query": "@placeholder won Super Bowl 50.", "entities": ["Broncos", "Denver", "Carolina"],
-          "answers": ["Broncos", "Denver"], "idx": {"passage": 0, "query": 0}}
-SQUAD = {"id": "56be4db0acb8001400a502ec", "title": "Super_Bowl_50", "question": "Who won Super Bowl 50?",
-         "context": "The Denver Broncos (AFC) won.",
-         "answers": {"text": ["Denver Broncos", "the U.S. Broncos"], "answer_start": [4, 0]}}
-NQ = {"subset": "NaturalQuestionsShort", "qid": "q1", "question": "where is the eiffel tower",
-      "context": "<P> The Eiffel Tower is in Paris. </P>", "answers": ["Paris", "Paris, France"]}
+WSC_TROPHY = {
+    "text": "The trophy doesn't fit into the brown suitcase because it is too large.",
+    "span1_index": 1,
+    "span1_text": "trophy",
+    "span2_index": 9,
+    "span2_text": "it",
+    "idx": 0,
+    "label": 1,
+}
+WSC_BEFORE = {
+    "text": "When he arrived, John was tired.",
+    "span1_index": 3,
+    "span1_text": "John",
+    "span2_index": 1,
+    "span2_text": "he",
+    "idx": 1,
+    "label": 1,
+}
+MULTIRC = {
+    "paragraph": "<b>Sent 1: </b>Sam went home.<br><b>Sent 2: </b>He slept.<br>",
+    "question": "Where did Sam go?",
+    "answer": "home",
+    "idx": {"paragraph": 3, "question": 7, "answer": 0},
+    "label": 1,
+}
+RECORD = {
+    "passage": "The Broncos won.\n@highlight\nDenver beat Carolina\n@highlight\nMVP: Von Miller",
+    "query": "@placeholder won Super Bowl 50.",
+    "entities": ["Broncos", "Denver", "Carolina"],
+    "answers": ["Broncos", "Denver"],
+    "idx": {"passage": 0, "query": 0},
+}
+SQUAD = {
+    "id": "56be4db0acb8001400a502ec",
+    "title": "Super_Bowl_50",
+    "question": "Who won Super Bowl 50?",
+    "context": "The Denver Broncos (AFC) won.",
+    "answers": {"text": ["Denver Broncos", "the U.S. Broncos"], "answer_start": [4, 0]},
+}
+NQ = {
+    "subset": "NaturalQuestionsShort",
+    "qid": "q1",
+    "question": "where is the eiffel tower",
+    "context": "<P> The Eiffel Tower is in Paris. </P>",
+    "answers": ["Paris", "Paris, France"],
+}
 
-RECORD_INPUT = ("record query: @placeholder won Super Bowl 50. entities: Broncos, Denver, Carolina "
-                "passage: The Broncos won. Denver beat Carolina. MVP: Von Miller")
+RECORD_INPUT = (
+    "record query: @placeholder won Super Bowl 50. entities: Broncos, Denver, Carolina "
+    "passage: The Broncos won. Denver beat Carolina. MVP: Von Miller"
+)
 SQUAD_INPUT = "squad question: Who won Super Bowl 50 ? context: The Denver Broncos ( AFC ) won ."
 
 # (dataset, raw row, split, label style, expected examples)
 CASES = [
-    ("cola", {"sentence": "The sailors rode the breeze clear of the rocks.", "label": 1, "idx": 0}, "train", "ids",
-     [{"input": "cola sentence: The sailors rode the breeze clear of the rocks.", "target": "1"}]),
-    ("cola", {"sentence": "They drank the pub.", "label": 0, "idx": 1}, "test", "names",
-     [{"input": "cola sentence: They drank the pub.", "target": "unacceptable"}]),
-    ("sst2", {"sentence": "hide new secretions from the parental units ", "label": 0, "idx": 0}, "train", "names",
-     [{"input": "sst2 sentence: hide new secretions from the parental units ", "target": "negative"}]),
-    ("sst2", {"sentence": "a gorgeous film", "label": 1, "idx": 1}, "train", "ids",
-     [{"input": "sst2 sentence: a gorgeous film", "target": "1"}]),
-    ("mrpc", {"sentence1": "Amrozi accused his brother .", "sentence2": "He called his brother a liar .", "label": 1,
-              "idx": 0}, "train", "names",
-     [{"input": "mrpc sentence1: Amrozi accused his brother . sentence2: He called his brother a liar .",
-       "target": "equivalent"}]),
-    ("mrpc", {"sentence1": "Yes .", "sentence2": "No .", "label": 0, "idx": 1}, "dev", "ids",
-     [{"input": "mrpc sentence1: Yes . sentence2: No .", "target": "0"}]),
-    ("qqp", {"question1": "How is the life of a math student?", "question2": "How do I learn Japanese?",
-             "label": 0, "idx": 0}, "train", "names",
-     [{"input": "qqp question1: How is the life of a math student? question2: How do I learn Japanese?",
-       "target": "not_duplicate"}]),
-    ("qqp", {"question1": "Why is the sky blue?", "question2": "What makes the sky blue?", "label": 1, "idx": 1},
-     "train", "ids",
-     [{"input": "qqp question1: Why is the sky blue? question2: What makes the sky blue?", "target": "1"}]),
-    ("stsb", {"sentence1": "A plane is taking off.", "sentence2": "An air plane is taking off.", "label": 5.0,
-              "idx": 0}, "train", "names",
-     [{"input": "stsb sentence1: A plane is taking off. sentence2: An air plane is taking off.", "target": "5.0"}]),
-    ("stsb", {"sentence1": "A man plays.", "sentence2": "A woman sings.", "label": 0.3, "idx": 1}, "test", "ids",
-     [{"input": "stsb sentence1: A man plays. sentence2: A woman sings.", "target": "0.4"}]),
-    ("mnli", {"premise": "The cat sat on the mat.", "hypothesis": "A cat is sitting.", "label": 0, "idx": 0},
-     "train", "ids", [{"input": "mnli premise: The cat sat on the mat. hypothesis: A cat is sitting.", "target": "0"}]),
-    ("mnli", {"premise": "He left early.", "hypothesis": "He stayed all night.", "label": 2, "idx": 1}, "test",
-     "names", [{"input": "mnli premise: He left early. hypothesis: He stayed all night.", "target": "contradiction"}]),
-    ("mnli", {"premise": "She reads.", "hypothesis": "She reads novels.", "label": 1, "idx": 2}, "dev", "names",
-     [{"input": "mnli premise: She reads. hypothesis: She reads novels.", "target": "neutral"}]),
-    ("qnli", {"question": "When did the war end?", "sentence": "The war ended in 1945.", "label": 0, "idx": 0},
-     "train", "names",
-     [{"input": "qnli question: When did the war end? sentence: The war ended in 1945.", "target": "entailment"}]),
-    ("qnli", {"question": "Who wrote it?", "sentence": "It is long.", "label": 1, "idx": 1}, "train", "ids",
-     [{"input": "qnli question: Who wrote it? sentence: It is long.", "target": "1"}]),
-    ("rte", {"sentence1": "No weapons were found.", "sentence2": "Weapons were found.", "label": 1, "idx": 0},
-     "train", "names",
-     [{"input": "rte sentence1: No weapons were found. sentence2: Weapons were found.", "target": "not_entailment"}]),
-    ("rte", {"sentence1": "Paris is in France.", "sentence2": "Paris is French.", "label": 0, "idx": 1}, "test", "ids",
-     [{"input": "rte sentence1: Paris is in France. sentence2: Paris is French.", "target": "0"}]),
-    ("boolq", {"question": "do iran and afghanistan speak the same language", "passage": "Persian is spoken in both.",
-               "idx": 0, "label": 1}, "train", "names",
-     [{"input": "boolq question: do iran and afghanistan speak the same language passage: Persian is spoken in both.",
-       "target": "True"}]),
-    ("boolq", {"question": "is the sun cold", "passage": "The sun is hot.", "idx": 1, "label": 0}, "test", "ids",
-     [{"input": "boolq question: is the sun cold passage: The sun is hot.", "target": "0"}]),
-    ("cb", {"premise": "It was raining.", "hypothesis": "It was dry.", "idx": 0, "label": 1}, "train", "names",
-     [{"input": "cb premise: It was raining. hypothesis: It was dry.", "target": "contradiction"}]),
-    ("cb", {"premise": "It was raining.", "hypothesis": "It was cold.", "idx": 1, "label": 2}, "train", "ids",
-     [{"input": "cb premise: It was raining. hypothesis: It was cold.", "target": "2"}]),
-    ("wic", {"word": "place", "sentence1": "Come over to my place.", "sentence2": "There is no place for doubt.",
-             "start1": 15, "start2": 12, "end1": 20, "end2": 17, "idx": 0, "label": 0}, "train", "names",
-     [{"input": "wic sentence1: Come over to my place. sentence2: There is no place for doubt. word: place",
-       "target": "False"}]),
-    ("wsc", WSC_TROPHY, "train", "ids",
-     [{"input": "wsc text: The * trophy * doesn't fit into the brown suitcase because # it # is too large.",
-       "target": "1"}]),
-    ("wsc", WSC_BEFORE, "test", "names",
-     [{"input": "wsc text: When # he # arrived, * John * was tired.", "target": "True"}]),
-    ("wsc", {**WSC_TROPHY, "span1_index": 5, "span1_text": "the brown suitcase", "label": 0}, "train", "names",
-     [{"input": "wsc text: The trophy doesn't fit into * the brown suitcase * because # it # is too large.",
-       "target": "False"}]),
-    ("multirc", MULTIRC, "train", "ids",
-     [{"input": "multirc question: Where did Sam go? answer: home paragraph: Sent 1: Sam went home. Sent 2: He slept. ",
-       "target": "1"}]),
-    ("multirc", MULTIRC, "test", "names",
-     [{"input": "multirc question: Where did Sam go? answer: home paragraph: Sent 1: Sam went home. Sent 2: He slept. ",
-       "target": "True", "group": "3-7"}]),
-    ("record", RECORD, "train", "ids",
-     [{"input": RECORD_INPUT, "target": "Broncos"}, {"input": RECORD_INPUT, "target": "Denver"}]),
+    (
+        "cola",
+        {"sentence": "The sailors rode the breeze clear of the rocks.", "label": 1, "idx": 0},
+        "train",
+        "ids",
+        [{"input": "cola sentence: The sailors rode the breeze clear of the rocks.", "target": "1"}],
+    ),
+    (
+        "cola",
+        {"sentence": "They drank the pub.", "label": 0, "idx": 1},
+        "test",
+        "names",
+        [{"input": "cola sentence: They drank the pub.", "target": "unacceptable"}],
+    ),
+    (
+        "sst2",
+        {"sentence": "hide new secretions from the parental units ", "label": 0, "idx": 0},
+        "train",
+        "names",
+        [{"input": "sst2 sentence: hide new secretions from the parental units ", "target": "negative"}],
+    ),
+    (
+        "sst2",
+        {"sentence": "a gorgeous film", "label": 1, "idx": 1},
+        "train",
+        "ids",
+        [{"input": "sst2 sentence: a gorgeous film", "target": "1"}],
+    ),
+    (
+        "mrpc",
+        {
+            "sentence1": "Amrozi accused his brother .",
+            "sentence2": "He called his brother a liar .",
+            "label": 1,
+            "idx": 0,
+        },
+        "train",
+        "names",
+        [
+            {
+                "input": "mrpc sentence1: Amrozi accused his brother . sentence2: He called his brother a liar .",
+                "target": "equivalent",
+            }
+        ],
+    ),
+    (
+        "mrpc",
+        {"sentence1": "Yes .", "sentence2": "No .", "label": 0, "idx": 1},
+        "dev",
+        "ids",
+        [{"input": "mrpc sentence1: Yes . sentence2: No .", "target": "0"}],
+    ),
+    (
+        "qqp",
+        {
+            "question1": "How is the life of a math student?",
+            "question2": "How do I learn Japanese?",
+            "label": 0,
+            "idx": 0,
+        },
+        "train",
+        "names",
+        [
+            {
+                "input": "qqp question1: How is the life of a math student? question2: How do I learn Japanese?",
+                "target": "not_duplicate",
+            }
+        ],
+    ),
+    (
+        "qqp",
+        {"question1": "Why is the sky blue?", "question2": "What makes the sky blue?", "label": 1, "idx": 1},
+        "train",
+        "ids",
+        [{"input": "qqp question1: Why is the sky blue? question2: What makes the sky blue?", "target": "1"}],
+    ),
+    (
+        "stsb",
+        {"sentence1": "A plane is taking off.", "sentence2": "An air plane is taking off.", "label": 5.0, "idx": 0},
+        "train",
+        "names",
+        [{"input": "stsb sentence1: A plane is taking off. sentence2: An air plane is taking off.", "target": "5.0"}],
+    ),
+    (
+        "stsb",
+        {"sentence1": "A man plays.", "sentence2": "A woman sings.", "label": 0.3, "idx": 1},
+        "test",
+        "ids",
+        [{"input": "stsb sentence1: A man plays. sentence2: A woman sings.", "target": "0.4"}],
+    ),
+    (
+        "mnli",
+        {"premise": "The cat sat on the mat.", "hypothesis": "A cat is sitting.", "label": 0, "idx": 0},
+        "train",
+        "ids",
+        [{"input": "mnli premise: The cat sat on the mat. hypothesis: A cat is sitting.", "target": "0"}],
+    ),
+    (
+        "mnli",
+        {"premise": "He left early.", "hypothesis": "He stayed all night.", "label": 2, "idx": 1},
+        "test",
+        "names",
+        [{"input": "mnli premise: He left early. hypothesis: He stayed all night.", "target": "contradiction"}],
+    ),
+    (
+        "mnli",
+        {"premise": "She reads.", "hypothesis": "She reads novels.", "label": 1, "idx": 2},
+        "dev",
+        "names",
+        [{"input": "mnli premise: She reads. hypothesis: She reads novels.", "target": "neutral"}],
+    ),
+    (
+        "qnli",
+        {"question": "When did the war end?", "sentence": "The war ended in 1945.", "label": 0, "idx": 0},
+        "train",
+        "names",
+        [{"input": "qnli question: When did the war end? sentence: The war ended in 1945.", "target": "entailment"}],
+    ),
+    (
+        "qnli",
+        {"question": "Who wrote it?", "sentence": "It is long.", "label": 1, "idx": 1},
+        "train",
+        "ids",
+        [{"input": "qnli question: Who wrote it? sentence: It is long.", "target": "1"}],
+    ),
+    (
+        "rte",
+        {"sentence1": "No weapons were found.", "sentence2": "Weapons were found.", "label": 1, "idx": 0},
+        "train",
+        "names",
+        [{"input": "rte sentence1: No weapons were found. sentence2: Weapons were found.", "target": "not_entailment"}],
+    ),
+    (
+        "rte",
+        {"sentence1": "Paris is in France.", "sentence2": "Paris is French.", "label": 0, "idx": 1},
+        "test",
+        "ids",
+        [{"input": "rte sentence1: Paris is in France. sentence2: Paris is French.", "target": "0"}],
+    ),
+    (
+        "boolq",
+        {
+            "question": "do iran and afghanistan speak the same language",
+            "passage": "Persian is spoken in both.",
+            "idx": 0,
+            "label": 1,
+        },
+        "train",
+        "names",
+        [
+            {
+                "input": "boolq question: do iran and afghanistan speak the same language passage: Persian is spoken in both.",
+                "target": "True",
+            }
+        ],
+    ),
+    (
+        "boolq",
+        {"question": "is the sun cold", "passage": "The sun is hot.", "idx": 1, "label": 0},
+        "test",
+        "ids",
+        [{"input": "boolq question: is the sun cold passage: The sun is hot.", "target": "0"}],
+    ),
+    (
+        "cb",
+        {"premise": "It was raining.", "hypothesis": "It was dry.", "idx": 0, "label": 1},
+        "train",
+        "names",
+        [{"input": "cb premise: It was raining. hypothesis: It was dry.", "target": "contradiction"}],
+    ),
+    (
+        "cb",
+        {"premise": "It was raining.", "hypothesis": "It was cold.", "idx": 1, "label": 2},
+        "train",
+        "ids",
+        [{"input": "cb premise: It was raining. hypothesis: It was cold.", "target": "2"}],
+    ),
+    (
+        "wic",
+        {
+            "word": "place",
+            "sentence1": "Come over to my place.",
+            "sentence2": "There is no place for doubt.",
+            "start1": 15,
+            "start2": 12,
+            "end1": 20,
+            "end2": 17,
+            "idx": 0,
+            "label": 0,
+        },
+        "train",
+        "names",
+        [
+            {
+                "input": "wic sentence1: Come over to my place. sentence2: There is no place for doubt. word: place",
+                "target": "False",
+            }
+        ],
+    ),
+    (
+        "wsc",
+        WSC_TROPHY,
+        "train",
+        "ids",
+        [
+            {
+                "input": "wsc text: The * trophy * doesn't fit into the brown suitcase because # it # is too large.",
+                "target": "1",
+            }
+        ],
+    ),
+    (
+        "wsc",
+        WSC_BEFORE,
+        "test",
+        "names",
+        [{"input": "wsc text: When # he # arrived, * John * was tired.", "target": "True"}],
+    ),
+    (
+        "wsc",
+        {**WSC_TROPHY, "span1_index": 5, "span1_text": "the brown suitcase", "label": 0},
+        "train",
+        "names",
+        [
+            {
+                "input": "wsc text: The trophy doesn't fit into * the brown suitcase * because # it # is too large.",
+                "target": "False",
+            }
+        ],
+    ),
+    (
+        "multirc",
+        MULTIRC,
+        "train",
+        "ids",
+        [
+            {
+                "input": "multirc question: Where did Sam go? answer: home paragraph: Sent 1: Sam went home. Sent 2: He slept. ",
+                "target": "1",
+            }
+        ],
+    ),
+    (
+        "multirc",
+        MULTIRC,
+        "test",
+        "names",
+        [
+            {
+                "input": "multirc question: Where did Sam go? answer: home paragraph: Sent 1: Sam went home. Sent 2: He slept. ",
+                "target": "True",
+                "group": "3-7",
+            }
+        ],
+    ),
+    (
+        "record",
+        RECORD,
+        "train",
+        "ids",
+        [{"input": RECORD_INPUT, "target": "Broncos"}, {"input": RECORD_INPUT, "target": "Denver"}],
+    ),
     ("record", RECORD, "test", "ids", [{"input": RECORD_INPUT, "target": "Broncos", "answers": ["Broncos", "Denver"]}]),
     ("record", {**RECORD, "answers": []}, "train", "ids", []),
     ("squad", SQUAD, "train", "ids", [{"input": SQUAD_INPUT, "target": "Denver Broncos"}]),
-    ("squad", SQUAD, "dev", "ids",
-     [{"input": SQUAD_INPUT, "target": "Denver Broncos", "answers": ["Denver Broncos", "the U . S . Broncos"]}]),
-    ("nq", NQ, "train", "ids",
-     [{"input": "nq question: where is the eiffel tower context: < P > The Eiffel Tower is in Paris . < / P >",
-       "target": "Paris"}]),
-    ("nq", NQ, "test", "ids",
-     [{"input": "nq question: where is the eiffel tower context: < P > The Eiffel Tower is in Paris . < / P >",
-       "target": "Paris", "answers": ["Paris", "Paris , France"]}]),
-    ("hotpotqa", {"key": "k1", "question": "Which band formed first?",
-                  "context": "[PAR] [TLE] Muse [SEP] Muse formed in 1994.", "answers": ["Muse"]}, "train", "ids",
-     [{"input": "hotpotqa question: Which band formed first ? "
-                "context: [ PAR ] [ TLE ] Muse [ SEP ] Muse formed in 1994 .", "target": "Muse"}]),
-    ("newsqa", {"question": "Who was arrested?", "context": "Police arrested John Doe on Monday.",
-                "answers": ["John Doe"]}, "test", "names",
-     [{"input": "newsqa question: Who was arrested ? context: Police arrested John Doe on Monday .",
-       "target": "John Doe", "answers": ["John Doe"]}]),
-    ("searchqa", {"question": "This 'Father of Medicine' was Greek",
-                  "context": "[DOC] Hippocrates was a Greek physician.", "answers": ["Hippocrates"]}, "train", "ids",
-     [{"input": "searchqa question: This ' Father of Medicine ' was Greek "
-                "context: [ DOC ] Hippocrates was a Greek physician .", "target": "Hippocrates"}]),
-    ("winogrande", {"sentence": "Sarah was a better surgeon than Maria so _ got the harder cases.",
-                    "option1": "Sarah", "option2": "Maria", "answer": "1"}, "train", "ids",
-     [{"input": "winogrande sentence: Sarah was a better surgeon than Maria so _ got the harder cases. "
-                "option1: Sarah option2: Maria", "target": "0"}]),
-    ("winogrande", {"sentence": "The ball broke the table because _ was fragile.", "option1": "ball",
-                    "option2": "table", "answer": "2"}, "test", "names",
-     [{"input": "winogrande sentence: The ball broke the table because _ was fragile. option1: ball option2: table",
-       "target": "2"}]),
-    ("yelp", {"text": "Great food, friendly staff!", "label": 1}, "train", "names",
-     [{"input": "yelp sentence: Great food, friendly staff!", "target": "positive"}]),
-    ("yelp", {"text": "Cold fries.", "label": 0}, "test", "ids",
-     [{"input": "yelp sentence: Cold fries.", "target": "0"}]),
-    ("scitail", {"sentence1": "Plants need light.", "sentence2": "Light is needed by plants.",
-                 "gold_label": "entailment", "sentence1_parse": "(ROOT ...)", "annotator_labels": ["entailment"]},
-     "train", "ids",
-     [{"input": "scitail premise: Plants need light. hypothesis: Light is needed by plants.", "target": "0"}]),
-    ("scitail", {"premise": "Iron rusts.", "hypothesis": "Rust is a metal.", "label": "neutral"}, "train", "names",
-     [{"input": "scitail premise: Iron rusts. hypothesis: Rust is a metal.", "target": "neutral"}]),
-    ("scitail", {"premise": "Ice melts.", "hypothesis": "Ice can melt.", "label": "entails"}, "test", "names",
-     [{"input": "scitail premise: Ice melts. hypothesis: Ice can melt.", "target": "entailment"}]),
-    ("paws", {"id": 1, "sentence1": "The cat chased the dog.", "sentence2": "The dog chased the cat.", "label": 0},
-     "train", "names",
-     [{"input": "paws sentence1: The cat chased the dog. sentence2: The dog chased the cat.",
-       "target": "not_paraphrase"}]),
-    ("paws", {"id": 2, "sentence1": "He came in 1990.", "sentence2": "In 1990 he came.", "label": 1}, "test", "ids",
-     [{"input": "paws sentence1: He came in 1990. sentence2: In 1990 he came.", "target": "1"}]),
+    (
+        "squad",
+        SQUAD,
+        "dev",
+        "ids",
+        [{"input": SQUAD_INPUT, "target": "Denver Broncos", "answers": ["Denver Broncos", "the U . S . Broncos"]}],
+    ),
+    (
+        "nq",
+        NQ,
+        "train",
+        "ids",
+        [
+            {
+                "input": "nq question: where is the eiffel tower context: < P > The Eiffel Tower is in Paris . < / P >",
+                "target": "Paris",
+            }
+        ],
+    ),
+    (
+        "nq",
+        NQ,
+        "test",
+        "ids",
+        [
+            {
+                "input": "nq question: where is the eiffel tower context: < P > The Eiffel Tower is in Paris . < / P >",
+                "target": "Paris",
+                "answers": ["Paris", "Paris , France"],
+            }
+        ],
+    ),
+    (
+        "hotpotqa",
+        {
+            "key": "k1",
+            "question": "Which band formed first?",
+            "context": "[PAR] [TLE] Muse [SEP] Muse formed in 1994.",
+            "answers": ["Muse"],
+        },
+        "train",
+        "ids",
+        [
+            {
+                "input": "hotpotqa question: Which band formed first ? "
+                "context: [ PAR ] [ TLE ] Muse [ SEP ] Muse formed in 1994 .",
+                "target": "Muse",
+            }
+        ],
+    ),
+    (
+        "newsqa",
+        {"question": "Who was arrested?", "context": "Police arrested John Doe on Monday.", "answers": ["John Doe"]},
+        "test",
+        "names",
+        [
+            {
+                "input": "newsqa question: Who was arrested ? context: Police arrested John Doe on Monday .",
+                "target": "John Doe",
+                "answers": ["John Doe"],
+            }
+        ],
+    ),
+    (
+        "searchqa",
+        {
+            "question": "This 'Father of Medicine' was Greek",
+            "context": "[DOC] Hippocrates was a Greek physician.",
+            "answers": ["Hippocrates"],
+        },
+        "train",
+        "ids",
+        [
+            {
+                "input": "searchqa question: This ' Father of Medicine ' was Greek "
+                "context: [ DOC ] Hippocrates was a Greek physician .",
+                "target": "Hippocrates",
+            }
+        ],
+    ),
+    (
+        "winogrande",
+        {
+            "sentence": "Sarah was a better surgeon than Maria so _ got the harder cases.",
+            "option1": "Sarah",
+            "option2": "Maria",
+            "answer": "1",
+        },
+        "train",
+        "ids",
+        [
+            {
+                "input": "winogrande sentence: Sarah was a better surgeon than Maria so _ got the harder cases. "
+                "option1: Sarah option2: Maria",
+                "target": "0",
+            }
+        ],
+    ),
+    (
+        "winogrande",
+        {
+            "sentence": "The ball broke the table because _ was fragile.",
+            "option1": "ball",
+            "option2": "table",
+            "answer": "2",
+        },
+        "test",
+        "names",
+        [
+            {
+                "input": "winogrande sentence: The ball broke the table because _ was fragile. option1: ball option2: table",
+                "target": "2",
+            }
+        ],
+    ),
+    (
+        "yelp",
+        {"text": "Great food, friendly staff!", "label": 1},
+        "train",
+        "names",
+        [{"input": "yelp sentence: Great food, friendly staff!", "target": "positive"}],
+    ),
+    (
+        "yelp",
+        {"text": "Cold fries.", "label": 0},
+        "test",
+        "ids",
+        [{"input": "yelp sentence: Cold fries.", "target": "0"}],
+    ),
+    (
+        "scitail",
+        {
+            "sentence1": "Plants need light.",
+            "sentence2": "Light is needed by plants.",
+            "gold_label": "entailment",
+            "sentence1_parse": "(ROOT ...)",
+            "annotator_labels": ["entailment"],
+        },
+        "train",
+        "ids",
+        [{"input": "scitail premise: Plants need light. hypothesis: Light is needed by plants.", "target": "0"}],
+    ),
+    (
+        "scitail",
+        {"premise": "Iron rusts.", "hypothesis": "Rust is a metal.", "label": "neutral"},
+        "train",
+        "names",
+        [{"input": "scitail premise: Iron rusts. hypothesis: Rust is a metal.", "target": "neutral"}],
+    ),
+    (
+        "scitail",
+        {"premise": "Ice melts.", "hypothesis": "Ice can melt.", "label": "entails"},
+        "test",
+        "names",
+        [{"input": "scitail premise: Ice melts. hypothesis: Ice can melt.", "target": "entailment"}],
+    ),
+    (
+        "paws",
+        {"id": 1, "sentence1": "The cat chased the dog.", "sentence2": "The dog chased the cat.", "label": 0},
+        "train",
+        "names",
+        [
+            {
+                "input": "paws sentence1: The cat chased the dog. sentence2: The dog chased the cat.",
+                "target": "not_paraphrase",
+            }
+        ],
+    ),
+    (
+        "paws",
+        {"id": 2, "sentence1": "He came in 1990.", "sentence2": "In 1990 he came.", "label": 1},
+        "test",
+        "ids",
+        [{"input": "paws sentence1: He came in 1990. sentence2: In 1990 he came.", "target": "1"}],
+    ),
 ]
 
 
@@ -206,13 +558,14 @@ def test_format_errors_name_the_bad_value():
 
 
 def test_text_helpers():
-    assert pad_punctuation("François (b. 1990) said: \"hi\"") == 'François ( b . 1990 ) said : " hi "'
+    assert pad_punctuation('François (b. 1990) said: "hi"') == 'François ( b . 1990 ) said : " hi "'
     assert [stsb_target(x) for x in (0.0, 3.75, 2.5, 2.6, 4.99, 5.0)] == ["0.0", "3.8", "2.4", "2.6", "5.0", "5.0"]
     with pytest.raises(ValueError, match="outside"):
         stsb_target(5.2)
 
 
 # ---------------------------------------------------------------- split protocol
+
 
 def test_halve_validation_is_seeded_disjoint_and_attempts_permutation():
     val = [{"i": i} for i in range(11)]
@@ -245,8 +598,11 @@ def test_carve_train_and_given_rules():
 
 
 def test_multirc_halves_keep_question_groups_together():
-    rows = [{**MULTIRC, "idx": {"paragraph": p, "question": q, "answer": a}}
-            for p, q, n in [(0, 0, 3), (0, 1, 2), (1, 2, 4), (1, 3, 1), (2, 4, 2)] for a in range(n)]
+    rows = [
+        {**MULTIRC, "idx": {"paragraph": p, "question": q, "answer": a}}
+        for p, q, n in [(0, 0, 3), (0, 1, 2), (1, 2, 4), (1, 3, 1), (2, 4, 2)]
+        for a in range(n)
+    ]
     spec = get_spec("multirc")
     out = split_rows(spec.split, {"train": [], "validation": rows}, seed=42, group=spec.group)
     dev_q = {r["idx"]["question"] for r in out["dev"]}
@@ -256,6 +612,7 @@ def test_multirc_halves_keep_question_groups_together():
 
 
 # ---------------------------------------------------------------- metrics (hand-computed)
+
 
 def test_classification_metrics():
     assert M.accuracy(["1", " 0", "1", "x"], ["1", "0", "0", "0"]) == 50.0
@@ -317,6 +674,7 @@ def test_score_rows_dispatch():
 
 # ---------------------------------------------------------------- prepare and evaluate end to end
 
+
 def _jsonl(path, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -325,9 +683,14 @@ def _jsonl(path, rows):
 @pytest.fixture
 def raw_root(tmp_path):
     root = tmp_path / "raw"
-    pairs = [("Paris is in France.", "Paris is French.", 0), ("No weapons were found.", "Weapons were found.", 1),
-             ("It rained.", "It was wet.", 0), ("He ran.", "He sat.", 1), ("Cats purr.", "Cats make sounds.", 0),
-             ("Snow is cold.", "Snow is hot.", 1)]
+    pairs = [
+        ("Paris is in France.", "Paris is French.", 0),
+        ("No weapons were found.", "Weapons were found.", 1),
+        ("It rained.", "It was wet.", 0),
+        ("He ran.", "He sat.", 1),
+        ("Cats purr.", "Cats make sounds.", 0),
+        ("Snow is cold.", "Snow is hot.", 1),
+    ]
     rte = [{"sentence1": a, "sentence2": b, "label": y, "idx": i} for i, (a, b, y) in enumerate(pairs)]
     _jsonl(root / "rte" / "train.jsonl", rte[:3])
     _jsonl(root / "rte" / "validation.jsonl", rte)
@@ -354,8 +717,10 @@ def test_prepare_end_to_end(raw_root, tmp_path, capsys):
     assert prepare_main(["--out", str(out), "--dev-size", "2", f"squad={raw_root / 'squad'}"]) == 0
     assert "rte         train 3  dev 3  test 3" in capsys.readouterr().out
     rte = {s: _read(out / "rte" / f"{s}.jsonl") for s in ("train", "dev", "test")}
-    assert rte["train"][0] == {"input": "rte sentence1: Paris is in France. sentence2: Paris is French.",
-                               "target": "entailment"}
+    assert rte["train"][0] == {
+        "input": "rte sentence1: Paris is in France. sentence2: Paris is French.",
+        "target": "entailment",
+    }
     assert not {r["input"] for r in rte["dev"]} & {r["input"] for r in rte["test"]}
     assert _read(out / "mnli" / "test.jsonl") == CASES[11][4]  # test = validation_matched
     squad = {s: _read(out / "squad" / f"{s}.jsonl") for s in ("train", "dev", "test")}
@@ -365,8 +730,11 @@ def test_prepare_end_to_end(raw_root, tmp_path, capsys):
     manifest = read_manifest(out)["datasets"]
     assert sorted(manifest) == ["mnli", "rte", "squad", "stsb"]  # the second call added to the manifest
     assert manifest["rte"]["labels"] == ["entailment", "not_entailment"] and manifest["rte"]["seed"] == 42
-    assert manifest["squad"]["split_rule"] == {"kind": "carve_train", "raw": {"train": "train", "test": "validation"},
-                                               "dev_size": 2}
+    assert manifest["squad"]["split_rule"] == {
+        "kind": "carve_train",
+        "raw": {"train": "train", "test": "validation"},
+        "dev_size": 2,
+    }
     assert manifest["stsb"]["examples"] == {"train": 6, "dev": 3, "test": 3}
     first = (out / "rte" / "dev.jsonl").read_text()
     assert prepare_main(["--raw", str(raw_root), "--out", str(out), "rte", "--label-style", "names"]) == 0

@@ -33,8 +33,14 @@ def test_tokenize_ignores_padding_and_truncation_saved_in_tokenizer_json(tiny_di
     # must still give each text its own unpadded, untruncated ids, as the HF tokenizer does
     shutil.copytree(tiny_dir, tmp_path / "m")
     spec = json.loads((tmp_path / "m" / "tokenizer.json").read_text())
-    spec["padding"] = {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None, "pad_id": 0,
-                       "pad_type_id": 0, "pad_token": "<pad>"}
+    spec["padding"] = {
+        "strategy": "BatchLongest",
+        "direction": "Right",
+        "pad_to_multiple_of": None,
+        "pad_id": 0,
+        "pad_type_id": 0,
+        "pad_token": "<pad>",
+    }
     spec["truncation"] = {"direction": "Right", "max_length": 4, "strategy": "LongestFirst", "stride": 0}
     (tmp_path / "m" / "tokenizer.json").write_text(json.dumps(spec))
     eng = Engine(Settings(model=str(tmp_path / "m"), store=str(tmp_path / "s"), device="cpu"))
@@ -44,7 +50,9 @@ def test_tokenize_ignores_padding_and_truncation_saved_in_tokenizer_json(tiny_di
 
 
 def test_a_mixed_batch_equals_its_rows_run_alone(engine):
-    ids = engine.tokenize(["is a dog an animal ?", "hot or cold : snow", "a much longer input sentence than the others"])
+    ids = engine.tokenize(
+        ["is a dog an animal ?", "hot or cold : snow", "a much longer input sentence than the others"]
+    )
     cands = engine.tokenize(["yes", "no", "maybe so"])
     rows = [Row("t0", ids[0], 5), Row("t1", ids[1], candidates=cands), Row("t2", ids[2], 3), Row("t1", ids[0], 7)]
     together = engine.run(rows)

@@ -25,32 +25,100 @@ def test_cli_pipeline_end_to_end(tmp_path, capsys):
     src = [f"--task={n}={dirs[n]}" for n in ("polarity", "animal", "size")]
     model = ["--model", bb]
 
-    teachers = json.loads(run(capsys, "train", "teachers", *model, *src, "--out", tmp_path / "teachers", "--prompt-length", 4, *STEPS))
+    teachers = json.loads(
+        run(capsys, "train", "teachers", *model, *src, "--out", tmp_path / "teachers", "--prompt-length", 4, *STEPS)
+    )
     assert set(teachers) == {"polarity", "animal", "size"} and teachers["size"]["trainable_params"] == 4 * 32
 
-    distilled = json.loads(run(capsys, "train", "distill", *model, "--teachers", tmp_path / "teachers", *src,
-                               "--store", store, "--family", "src", "--out", tmp_path / "distill", *STEPS))
+    distilled = json.loads(
+        run(
+            capsys,
+            "train",
+            "distill",
+            *model,
+            "--teachers",
+            tmp_path / "teachers",
+            *src,
+            "--store",
+            store,
+            "--family",
+            "src",
+            "--out",
+            tmp_path / "distill",
+            *STEPS,
+        )
+    )
     assert distilled["trainable_params"] == 4 * 32 + (4 + 32) * 3
 
     target = f"--task=temperature={dirs['temperature']}"
-    adapted = json.loads(run(capsys, "train", "adapt", *model, "--store", store, "--family", "src", target,
-                             "--mode", "factors", "--shots", 16, "--out", tmp_path / "adapt", *STEPS))
+    adapted = json.loads(
+        run(
+            capsys,
+            "train",
+            "adapt",
+            *model,
+            "--store",
+            store,
+            "--family",
+            "src",
+            target,
+            "--mode",
+            "factors",
+            "--shots",
+            16,
+            "--out",
+            tmp_path / "adapt",
+            *STEPS,
+        )
+    )
     assert adapted["results"]["temperature"]["trainable_params"] == 4 + 32
 
     metrics = json.loads(run(capsys, "eval", *model, "--store", store, target))
     assert metrics["temperature"]["split"] == "test" and 0 <= metrics["temperature"]["rank_accuracy"] <= 1
 
-    out = run(capsys, "predict", *model, "--store", store, "--task", "temperature", "--json", "hot or cold : fire one", "snow")
+    out = run(
+        capsys, "predict", *model, "--store", store, "--task", "temperature", "--json", "hot or cold : fire one", "snow"
+    )
     result = json.loads(out)
-    assert result["task"] == "temperature" and len(result["outputs"]) == 2 and all(isinstance(o, str) for o in result["outputs"])
+    assert (
+        result["task"] == "temperature"
+        and len(result["outputs"]) == 2
+        and all(isinstance(o, str) for o in result["outputs"])
+    )
     plain = run(capsys, "predict", *model, "--store", store, "--task", "temperature", "hot or cold : fire one", "snow")
     assert plain.splitlines() == result["outputs"]  # one output per input, the same greedy answers
-    scored = json.loads(run(capsys, "predict", *model, "--store", store, "--task", "temperature", "--json",
-                            "--candidates", "hot,cold", "hot or cold : fire one"))
+    scored = json.loads(
+        run(
+            capsys,
+            "predict",
+            *model,
+            "--store",
+            store,
+            "--task",
+            "temperature",
+            "--json",
+            "--candidates",
+            "hot,cold",
+            "hot or cold : fire one",
+        )
+    )
     assert scored["outputs"][0] in {"hot", "cold"} and set(scored["scores"][0]) == {"hot", "cold"}
 
     run(capsys, "peft", "export", "--store", store, "--family", "src", "--out", tmp_path / "peft")
-    imported = json.loads(run(capsys, "peft", "import", *model, "--adapter", tmp_path / "peft", "--store", tmp_path / "s2", "--family", "copy"))
+    imported = json.loads(
+        run(
+            capsys,
+            "peft",
+            "import",
+            *model,
+            "--adapter",
+            tmp_path / "peft",
+            "--store",
+            tmp_path / "s2",
+            "--family",
+            "copy",
+        )
+    )
     assert imported["tasks"] == ["animal", "polarity", "size", "temperature"]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from bench.lab.corpus import span_corrupt
 from bench.lab.lexicon import check_lexicon
-from bench.lab.registry import FAMILIES, MIX_WEIGHTS, PRETRAINING, SOURCES, TARGETS, UNSEEN_TARGETS, check_registry
+from bench.lab.registry import FAMILIES, MIX_WEIGHTS, PRETRAINING, SOURCES, UNSEEN_TARGETS, check_registry
 from bench.lab.tasks import SplitSizes, samples, task_data
 from bench.lab.world import World, WorldConfig
 
@@ -41,7 +41,9 @@ def test_dev_and_test_hold_out_words_and_templates(name):
         assert held, f"{name}: empty {split} split"
         leaked = set().union(*(s.words for s in held)) & train_words
         assert not leaked, f"{name}: {split} uses training words {sorted(leaked)[:5]}"
-        assert not {s.template for s in held if s.template} & train_templates, f"{name}: {split} reuses a training template"
+        assert not {s.template for s in held if s.template} & train_templates, (
+            f"{name}: {split} reuses a training template"
+        )
         for s in held:  # the recorded words really are the input's words, so the check above is not vacuous
             assert s.words <= set(s.body.split()) | {s.target}, (name, s)
     if fam.labels:  # balanced enough that the majority label is not a strong baseline
@@ -89,7 +91,7 @@ def micro_backbone(tmp_path_factory):
 
 
 def test_pretraining_saves_a_loadable_backbone_and_its_report(micro_backbone):
-    from training.backbone import load_backbone
+    from prompts_store.backbone import load_backbone
 
     out, report = micro_backbone
     assert report["bank"]["mixture_rows"] == sum(round(20 * MIX_WEIGHTS.get(n, 1.0)) for n in PRETRAINING)
@@ -108,19 +110,39 @@ def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
     from bench.lab.report import markdown
 
     out, _ = micro_backbone
-    cfg = GridConfig(backbone=str(out), targets=("is_bigger",), methods=("pt", "mpt-factors", "spot", "no-distill"), shots=(4,), seeds=(0,),
-                     teacher_steps=2, source_steps=2, target_steps=2, eval_every=1, train_examples=20, dev_examples=4,
-                     test_examples=8, prompt_length=3, batch_size=6)
+    cfg = GridConfig(
+        backbone=str(out),
+        targets=("is_bigger",),
+        methods=("pt", "mpt-factors", "spot", "no-distill"),
+        shots=(4,),
+        seeds=(0,),
+        teacher_steps=2,
+        source_steps=2,
+        target_steps=2,
+        eval_every=1,
+        train_examples=20,
+        dev_examples=4,
+        test_examples=8,
+        prompt_length=3,
+        batch_size=6,
+    )
     result = run_grid(cfg, tmp_path / "runs")
     rows = result["rows"]
     keys = {"method", "target", "seen", "shots", "seed", "metric", "value", "trainable_params"}
     assert all(set(r) == keys for r in rows)
     assert all(0.0 <= r["value"] <= 1.0 for r in rows)
     params = {r["method"]: r["trainable_params"] for r in rows}
-    assert params == {"pt": 3 * 32, "spot": 3 * 32, "mpt-factors": 3 + 32, "no-distill": 3 * 32 + 3 + 32, "majority": 0}  # every method at l = 3
+    assert params == {
+        "pt": 3 * 32,
+        "spot": 3 * 32,
+        "mpt-factors": 3 + 32,
+        "no-distill": 3 * 32 + 3 + 32,
+        "majority": 0,
+    }  # every method at l = 3
     em = [r for r in rows if r["metric"] == "exact_match" and r["method"] != "majority"]
     assert {(r["method"], r["target"], r["shots"], r["seed"], r["seen"]) for r in em} == {
-        (m, "is_bigger", "4", 0, False) for m in ("pt", "mpt-factors", "spot", "no-distill")}
+        (m, "is_bigger", "4", 0, False) for m in ("pt", "mpt-factors", "spot", "no-distill")
+    }
     assert {r["metric"] for r in rows} == {"exact_match", "f1", "rank_accuracy"}
     md = markdown(result)
     assert "| mpt-factors | 35 |" in md and "| majority | 0 |" in md and "### 4-shot" in md
@@ -140,8 +162,16 @@ def test_demo_bundle_builds_a_served_store_and_its_task_card(micro_backbone, tmp
 
     out, _ = micro_backbone
     shutil.copytree(out, tmp_path / "demo" / "backbone")
-    cfg = BundleConfig(out=str(tmp_path / "demo"), tasks=("bigger", "review", "is_bigger"), prompt_length=3, teacher_steps=2,
-                       distill_steps=2, adapt_steps=2, batch_size=6, examples_per_task=2)
+    cfg = BundleConfig(
+        out=str(tmp_path / "demo"),
+        tasks=("bigger", "review", "is_bigger"),
+        prompt_length=3,
+        teacher_steps=2,
+        distill_steps=2,
+        adapt_steps=2,
+        batch_size=6,
+        examples_per_task=2,
+    )
     report = build_bundle(cfg, tmp_path / "work")
     store = DirectoryStore(tmp_path / "demo" / "store")
     assert FAMILY in store.list_families()
@@ -165,7 +195,9 @@ def test_held_out_splits_are_label_balanced_and_keep_the_family_label_set():
         counts = Counter(e.target for e in task.split("test"))
         assert set(counts) == set(FAMILIES[name].labels) and len(set(counts.values())) == 1, (name, counts)
     bigger = task_data(FAMILIES["bigger"], world, SplitSizes())
-    assert bigger.labels() is None and bigger.with_train(bigger.train[:4]).labels() is None  # 4 answers are still free text
+    assert (
+        bigger.labels() is None and bigger.with_train(bigger.train[:4]).labels() is None
+    )  # 4 answers are still free text
 
 
 def test_a_backbone_is_measured_only_on_the_world_it_was_pretrained_on(micro_backbone):

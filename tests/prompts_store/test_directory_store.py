@@ -21,7 +21,14 @@ from prompts_store import (
     task_to_bytes,
 )
 
-FP = {"model_id": "x", "d_model": 6, "vocab_size": 10, "num_layers": 1, "num_decoder_layers": 1, "embedding_sha256": "ab"}
+FP = {
+    "model_id": "x",
+    "d_model": 6,
+    "vocab_size": 10,
+    "num_layers": 1,
+    "num_decoder_layers": 1,
+    "embedding_sha256": "ab",
+}
 
 
 def family(name="fam", l=4, d=6, seed=0):
@@ -172,8 +179,9 @@ def test_fingerprint_check_names_the_differences():
 
 
 def test_fingerprint_ignores_dtype_and_path_but_not_weights(tiny_dir, backbone):
-    from prompts_store import backbone_fingerprint
     from transformers import AutoModelForSeq2SeqLM
+
+    from prompts_store import backbone_fingerprint
 
     bf16 = AutoModelForSeq2SeqLM.from_pretrained(str(tiny_dir), dtype=torch.bfloat16)
     check_compatible("fam", backbone.fingerprint, backbone_fingerprint(bf16, "elsewhere/t5"))

@@ -38,7 +38,10 @@ def test_sampler_is_deterministic_and_resumable():
     assert b.next_batch() == nxt
 
 
-@pytest.mark.parametrize("n,kappa,batch,msg", [(1, 2, 8, "at least 2 tasks"), (3, 4, 8, "kappa=4"), (3, 1, 8, "kappa=1"), (3, 3, 2, "batch_size=2")])
+@pytest.mark.parametrize(
+    "n,kappa,batch,msg",
+    [(1, 2, 8, "at least 2 tasks"), (3, 4, 8, "kappa=4"), (3, 1, 8, "kappa=1"), (3, 3, 2, "batch_size=2")],
+)
 def test_bad_sampler_settings_are_refused(n, kappa, batch, msg):
     with pytest.raises(ValueError, match=msg):
         MultitaskSampler(_tasks(n), batch, kappa, seed=0)

@@ -30,7 +30,12 @@ def make_store(root: Path, fingerprint: dict, d: int, tasks: int = 4, seed: int 
 
 def factors_json(name: str, d: int, seed: int, family: str = "fam", l: int = L) -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"name": name, "family": family, "u": (torch.randn(l, generator=g) * 2).tolist(), "v": torch.randn(d, generator=g).tolist()}
+    return {
+        "name": name,
+        "family": family,
+        "u": (torch.randn(l, generator=g) * 2).tolist(),
+        "v": torch.randn(d, generator=g).tolist(),
+    }
 
 
 @contextlib.contextmanager

@@ -27,8 +27,10 @@ def test_logits_kd_averages_over_masked_positions():
     torch.manual_seed(0)
     s, t = torch.randn(2, 3, 5), torch.randn(2, 3, 5)
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
-    per = [float(logits_kd_loss(s[b : b + 1, i : i + 1], t[b : b + 1, i : i + 1], torch.ones(1, 1), 2.0))
-           for b, i in [(0, 0), (0, 1), (1, 0)]]
+    per = [
+        float(logits_kd_loss(s[b : b + 1, i : i + 1], t[b : b + 1, i : i + 1], torch.ones(1, 1), 2.0))
+        for b, i in [(0, 0), (0, 1), (1, 0)]
+    ]
     assert float(logits_kd_loss(s, t, mask, 2.0)) == pytest.approx(sum(per) / 3, rel=1e-6)
 
 

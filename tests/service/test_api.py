@@ -1,8 +1,5 @@
 """Every endpoint's success path and each error status, on the real app over a real store."""
 
-import io
-import math
-
 import httpx
 import pytest
 import torch
@@ -17,25 +14,48 @@ from .serving import L, factors_json, make_store, metric, serve
 def server(tiny_dir, backbone, tmp_path_factory):
     store = tmp_path_factory.mktemp("api") / "store"
     make_store(store, backbone.fingerprint, backbone.d_model)
-    with serve(tiny_dir, store, max_inputs=4, max_input_tokens=24, max_new_tokens=8, max_body_bytes=64 * 1024) as (url, app):
+    with serve(tiny_dir, store, max_inputs=4, max_input_tokens=24, max_new_tokens=8, max_body_bytes=64 * 1024) as (
+        url,
+        app,
+    ):
         yield url, app, backbone.d_model
 
 
 def test_predict_post_get_and_candidates(server):
     url, _, _ = server
-    one = httpx.post(f"{url}/predict", params={"task": "t0"}, json={"inputs": "big or small : the ocean", "max_new_tokens": 5})
+    one = httpx.post(
+        f"{url}/predict", params={"task": "t0"}, json={"inputs": "big or small : the ocean", "max_new_tokens": 5}
+    )
     assert one.status_code == 200
     body = one.json()
-    assert body["task"] == "t0" and len(body["outputs"]) == 1 and isinstance(body["outputs"][0], str) and "scores" not in body
-    many = httpx.post(f"{url}/predict?task=t0", json={"inputs": ["big or small : the ocean", "a second input"], "max_new_tokens": 5})
+    assert (
+        body["task"] == "t0"
+        and len(body["outputs"]) == 1
+        and isinstance(body["outputs"][0], str)
+        and "scores" not in body
+    )
+    many = httpx.post(
+        f"{url}/predict?task=t0", json={"inputs": ["big or small : the ocean", "a second input"], "max_new_tokens": 5}
+    )
     assert many.json()["outputs"][0] == body["outputs"][0]
     got = httpx.get(f"{url}/predict", params={"task": "t0", "input": "big or small : the ocean", "max_new_tokens": 5})
     assert got.status_code == 200 and got.json()["outputs"] == body["outputs"]
-    scored = httpx.post(f"{url}/predict?task=t1", json={"inputs": ["hot or cold : fire"], "candidates": ["hot", "cold", "warm"]})
+    scored = httpx.post(
+        f"{url}/predict?task=t1", json={"inputs": ["hot or cold : fire"], "candidates": ["hot", "cold", "warm"]}
+    )
     s = scored.json()
     assert scored.status_code == 200 and len(s["scores"][0]) == 3 and all(v < 0 for v in s["scores"][0])
     assert s["outputs"][0] == ["hot", "cold", "warm"][max(range(3), key=s["scores"][0].__getitem__)]
-    g = httpx.get(f"{url}/predict", params=[("task", "t1"), ("input", "hot or cold : fire"), ("candidate", "hot"), ("candidate", "cold"), ("candidate", "warm")])
+    g = httpx.get(
+        f"{url}/predict",
+        params=[
+            ("task", "t1"),
+            ("input", "hot or cold : fire"),
+            ("candidate", "hot"),
+            ("candidate", "cold"),
+            ("candidate", "warm"),
+        ],
+    )
     assert g.json()["scores"][0] == pytest.approx(s["scores"][0], abs=1e-5)
 
 
@@ -59,17 +79,28 @@ def test_task_upload_replace_delete_json_and_safetensors(server):
     url, _, d = server
     created = httpx.post(f"{url}/tasks", json=factors_json("new-task", d, seed=1))
     assert created.status_code == 201 and created.json()["rank"] == 1
-    first = httpx.post(f"{url}/predict?task=new-task", json={"inputs": "x y z", "candidates": ["a", "b"]}).json()["scores"]
+    first = httpx.post(f"{url}/predict?task=new-task", json={"inputs": "x y z", "candidates": ["a", "b"]}).json()[
+        "scores"
+    ]
     assert httpx.post(f"{url}/tasks", json=factors_json("new-task", d, seed=1)).status_code == 409
     replaced = httpx.put(f"{url}/tasks/new-task", json=factors_json("new-task", d, seed=2))
     assert replaced.status_code == 200
-    second = httpx.post(f"{url}/predict?task=new-task", json={"inputs": "x y z", "candidates": ["a", "b"]}).json()["scores"]
+    second = httpx.post(f"{url}/predict?task=new-task", json={"inputs": "x y z", "candidates": ["a", "b"]}).json()[
+        "scores"
+    ]
     assert second != first  # the very next request uses the new factors
     task = Task("st-task", "fam", torch.randn(L, 2), torch.randn(d, 2))
-    up = httpx.put(f"{url}/tasks/st-task", content=task_to_bytes(task), headers={"content-type": "application/octet-stream"})
+    up = httpx.put(
+        f"{url}/tasks/st-task", content=task_to_bytes(task), headers={"content-type": "application/octet-stream"}
+    )
     assert up.status_code == 201 and up.json()["rank"] == 2
     raw = save({"u": torch.randn(L, 1), "v": torch.randn(d, 1).to(torch.bfloat16)}, metadata={"family": "fam"})
-    assert httpx.post(f"{url}/tasks?name=raw-st", content=raw, headers={"content-type": "application/x-safetensors"}).status_code == 201
+    assert (
+        httpx.post(
+            f"{url}/tasks?name=raw-st", content=raw, headers={"content-type": "application/x-safetensors"}
+        ).status_code
+        == 201
+    )
     assert httpx.delete(f"{url}/tasks/new-task").status_code == 204
     gone = httpx.post(f"{url}/predict?task=new-task", json={"inputs": "x"})
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
@@ -82,7 +113,9 @@ def test_family_upload_json_and_safetensors(server, backbone):
     r = httpx.post(f"{url}/families", json={"name": "fam-json", "shared": shared.tolist()})
     assert r.status_code == 201 and r.json()["l"] == 3
     fam = Family("fam-st", torch.randn(5, d), backbone.fingerprint)
-    r = httpx.post(f"{url}/families", content=family_to_bytes(fam), headers={"content-type": "application/octet-stream"})
+    r = httpx.post(
+        f"{url}/families", content=family_to_bytes(fam), headers={"content-type": "application/octet-stream"}
+    )
     assert r.status_code == 201 and r.json()["l"] == 5
     # a task of the new family (l = 5) is served in the same process, next to l = 4 tasks
     assert httpx.post(f"{url}/tasks", json=factors_json("five", d, seed=3, family="fam-st", l=5)).status_code == 201
@@ -115,7 +148,10 @@ def test_errors_a_user_could_really_cause(server, backbone):
     assert "invalid task name" in _error(httpx.post(f"{p}?task=Bad%20Name", json={"inputs": "x"}), 422)
     _error(httpx.post(f"{url}/tasks", json=factors_json("orphan", d, 1, family="nofam")), 404)
     _error(httpx.post(f"{url}/tasks", content=b"u,v", headers={"content-type": "text/csv"}), 415)
-    _error(httpx.post(f"{url}/tasks", content=b"not safetensors", headers={"content-type": "application/octet-stream"}), 422)
+    _error(
+        httpx.post(f"{url}/tasks", content=b"not safetensors", headers={"content-type": "application/octet-stream"}),
+        422,
+    )
     _error(httpx.post(p, params={"task": "t0"}, json={"inputs": []}), 422)
     _error(httpx.post(p, params={"task": "t0"}, json={"wrong": "x"}), 422)
     # limits: body size, input count, input tokens, max_new_tokens
@@ -127,7 +163,9 @@ def test_errors_a_user_could_really_cause(server, backbone):
     # a family trained for another backbone
     other = dict(backbone.fingerprint, embedding_sha256="0" * 16, model_id="other-t5")
     fam = Family("alien", torch.randn(L, d), other)
-    r = httpx.post(f"{url}/families", content=family_to_bytes(fam), headers={"content-type": "application/octet-stream"})
+    r = httpx.post(
+        f"{url}/families", content=family_to_bytes(fam), headers={"content-type": "application/octet-stream"}
+    )
     assert "other-t5" in _error(r, 409)
     assert metric(url, "mpt_errors_total") >= 10
 

@@ -15,14 +15,20 @@ from prompts_store import DirectoryStore, Task
 
 from .serving import L, factors_json, make_store, metric, serve
 
-INPUTS = ["big or small : the ocean", "is a dog an animal ?", "hot or cold : snow", "review: the old film was great",
-          "a", "the first word of a much longer input sentence here"]
+INPUTS = [
+    "big or small : the ocean",
+    "is a dog an animal ?",
+    "hot or cold : snow",
+    "review: the old film was great",
+    "a",
+    "the first word of a much longer input sentence here",
+]
 
 
 def test_mixed_task_batch_forms_and_equals_one_by_one(tiny_dir, backbone, tmp_path):
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=4)
-    requests = [("t%d" % (i % 4), {"inputs": INPUTS[i % len(INPUTS)], "max_new_tokens": 6}) for i in range(12)]
-    requests += [("t%d" % (i % 4), {"inputs": INPUTS[i], "candidates": ["big", "small", "yes"]}) for i in range(4)]
+    requests = [(f"t{i % 4}", {"inputs": INPUTS[i % len(INPUTS)], "max_new_tokens": 6}) for i in range(12)]
+    requests += [(f"t{i % 4}", {"inputs": INPUTS[i], "candidates": ["big", "small", "yes"]}) for i in range(4)]
     with serve(tiny_dir, tmp_path / "s", max_batch=1) as (url, _):  # alone: every request is its own batch
         alone = [httpx.post(f"{url}/predict", params={"task": t}, json=b).json() for t, b in requests]
     with serve(tiny_dir, tmp_path / "s", max_batch=64, max_wait_ms=300) as (url, _):
@@ -52,7 +58,11 @@ def test_upload_and_delete_during_load(tiny_dir, backbone, tmp_path):
 
                 async def load(k):
                     while not stop.is_set():
-                        r = await c.post("/predict", params={"task": f"t{k % 2}"}, json={"inputs": INPUTS[k % 6], "max_new_tokens": 3})
+                        r = await c.post(
+                            "/predict",
+                            params={"task": f"t{k % 2}"},
+                            json={"inputs": INPUTS[k % 6], "max_new_tokens": 3},
+                        )
                         statuses.append(r.status_code)
 
                 workers = [asyncio.create_task(load(k)) for k in range(8)]
@@ -111,11 +121,22 @@ def test_writes_by_another_process_are_noticed(tiny_dir, backbone, tmp_path):
 def test_sigterm_drains_in_flight_requests(tiny_dir, backbone, tmp_path):
     """A real `python -m service` process: SIGTERM lets queued requests finish, then it exits 0."""
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=2)
-    env = dict(os.environ, MPT_MODEL=str(tiny_dir), MPT_STORE=str(tmp_path / "s"), MPT_MAX_WAIT_MS="800",
-               MPT_MAX_BATCH="64", MPT_LOG_LEVEL="warning")
+    env = dict(
+        os.environ,
+        MPT_MODEL=str(tiny_dir),
+        MPT_STORE=str(tmp_path / "s"),
+        MPT_MAX_WAIT_MS="800",
+        MPT_MAX_BATCH="64",
+        MPT_LOG_LEVEL="warning",
+    )
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -125,13 +146,19 @@ def test_sigterm_drains_in_flight_requests(tiny_dir, backbone, tmp_path):
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() is not None else "no ready"
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                proc.stdout.read() if proc.poll() is not None else "no ready"
+            )
             time.sleep(0.1)
 
         async def in_flight():
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-                reqs = [asyncio.create_task(c.post("/predict", params={"task": f"t{k % 2}"}, json={"inputs": INPUTS[k % 6]}))
-                        for k in range(6)]
+                reqs = [
+                    asyncio.create_task(
+                        c.post("/predict", params={"task": f"t{k % 2}"}, json={"inputs": INPUTS[k % 6]})
+                    )
+                    for k in range(6)
+                ]
                 await asyncio.sleep(0.3)  # the rows wait in the batcher (max_wait 800 ms)
                 proc.send_signal(signal.SIGTERM)
                 return await asyncio.gather(*reqs)
