@@ -56,6 +56,15 @@ class _Rows:
         self.b: list[Blob] = []  # v (tasks)
         self.rejected: dict[str, str] = {}
 
+    def split(self, n: int) -> tuple[_Rows, _Rows]:
+        """(the first n rows, the rest)."""
+        head, rest = _Rows(), _Rows()
+        for col in ("names", "families", "created_at", "source", "a", "b"):
+            values = getattr(self, col)
+            setattr(head, col, values[:n])
+            setattr(rest, col, values[n:])
+        return head, rest
+
     def drop_bad_lengths(self, len_a: int, len_b: int | None) -> None:
         """Leave out rows whose blobs have the wrong size (a corrupt record), naming them in ``rejected``."""
         total_a = sum(map(len, self.a))
@@ -74,7 +83,11 @@ class _Rows:
 
 
 class TaskChunkBuilder:
-    """Groups task rows by shape class (l, d, rank) and emits a :class:`TaskChunk` per ``chunk_size`` rows."""
+    """Groups task rows by shape class (l, d, rank) into :class:`TaskChunk` s of ``chunk_size`` rows.
+
+    Rows arrive as column blocks (``zip(*rows)`` of a database fetch): a block whose rows share one
+    shape — the usual case — is appended with ``list.extend``, without Python work per row.
+    """
 
     def __init__(self, chunk_size: int):
         if chunk_size < 1:
@@ -83,24 +96,51 @@ class TaskChunkBuilder:
         self._open: dict[tuple[int, int, int], _Rows] = {}
         self._unreadable: dict[str, str] = {}  # reported with the next chunk emitted
 
-    def add(
-        self, name: str, family: str, l: int, d: int, rank: int, created_at: str, source: str, u: Blob, v: Blob
-    ) -> TaskChunk | None:
-        """Add one row; returns a full chunk when this row completed one."""
-        key = (l, d, rank)
+    def add_block(
+        self,
+        names: Sequence[str],
+        families: Sequence[str],
+        ls: Sequence[int],
+        ds: Sequence[int],
+        ranks: Sequence[int],
+        created_at: Sequence[str],
+        source: Sequence[str],
+        us: Sequence[Blob],
+        vs: Sequence[Blob],
+    ) -> list[TaskChunk]:
+        """Add a block of rows (one sequence per column); returns the chunks it completed."""
+        n = len(names)
+        if n == 0:
+            return []
+        if ls.count(ls[0]) == n and ds.count(ds[0]) == n and ranks.count(ranks[0]) == n:
+            self._extend((ls[0], ds[0], ranks[0]), names, families, created_at, source, us, vs)
+        else:
+            groups: dict[tuple[int, int, int], list[int]] = {}
+            for i, key in enumerate(zip(ls, ds, ranks)):
+                groups.setdefault(key, []).append(i)
+            for key, idx in groups.items():
+                cols = (names, families, created_at, source, us, vs)
+                self._extend(key, *([col[i] for i in idx] for col in cols))
+        out = []
+        for key in [k for k, rows in self._open.items() if len(rows.names) >= self.chunk_size]:
+            rows = self._open.pop(key)
+            while len(rows.names) >= self.chunk_size:
+                head, rows = rows.split(self.chunk_size)
+                out.append(self._emit(key, head))
+            if rows.names:
+                self._open[key] = rows
+        return out
+
+    def _extend(self, key: tuple[int, int, int], names, families, created_at, source, us, vs) -> None:
         rows = self._open.get(key)
         if rows is None:
             rows = self._open[key] = _Rows()
-        rows.names.append(name)
-        rows.families.append(family)
-        rows.created_at.append(created_at)
-        rows.source.append(source)
-        rows.a.append(u)
-        rows.b.append(v)
-        if len(rows.names) >= self.chunk_size:
-            del self._open[key]
-            return self._emit(key, rows)
-        return None
+        rows.names.extend(names)
+        rows.families.extend(families)
+        rows.created_at.extend(created_at)
+        rows.source.extend(source)
+        rows.a.extend(us)
+        rows.b.extend(vs)
 
     def reject(self, name: str, reason: str) -> None:
         """Record a row that could not even be read; it is reported with the next chunk emitted."""

@@ -13,6 +13,12 @@ read VERSION, then the journal lines up to it, and resolve each name to its file
 to whatever the file holds — the old content, or the whole new one — which readers apply as latest
 state; the next writer (or the next open) advances VERSION over such lines.
 
+``put_tasks`` validates the whole batch before it writes anything, so an invalid task writes nothing.
+Its files are then written as one :func:`.atomic.atomic_write_many`: a crash while the temp files
+are written leaves none of the batch; a crash during the renames leaves the first tasks of the batch
+new and the rest as they were, each file whole. Such a batch was never acknowledged, and the journal
+already names all of it, so readers resolve each name to whichever file is there.
+
 A store without a journal (e.g. the committed demo, which has only VERSION) opens fine: its head is
 VERSION (or 0) and its journal starts there at the first write. Files added by hand, outside the
 store, are not in the feed: a reader sees them at its next bulk load.
@@ -214,20 +220,23 @@ class DirectoryStore(Store):
 
     def _task_chunks(self, chunk_size: int) -> Iterator[TaskChunk]:
         builder = TaskChunkBuilder(chunk_size)
+        rows: list[tuple] = []
         for entry in os.scandir(self.tasks_dir):
             name = entry.name[: -len(SUFFIX)]
             if not entry.name.endswith(SUFFIX) or name.startswith(".") or not _valid(name):
                 continue
             try:
-                row = _task_row(name, Path(entry.path).read_bytes())
+                rows.append(_task_row(name, Path(entry.path).read_bytes()))
             except FileNotFoundError:
                 continue  # deleted while we listed
             except InvalidArtifact as e:
                 builder.reject(name, str(e))
                 continue
-            chunk = builder.add(*row)
-            if chunk is not None:
-                yield chunk
+            if len(rows) >= 4096:
+                yield from builder.add_block(*zip(*rows))
+                rows = []
+        if rows:
+            yield from builder.add_block(*zip(*rows))
         yield from builder.flush()
 
     def _task_totals(self) -> dict[str, tuple[int, int]]:

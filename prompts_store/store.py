@@ -305,7 +305,7 @@ class Store(ABC):
     def iter_family_chunks(self) -> Iterator[FamilyChunk]:
         """Every family, stacked by shape (l, d); non-finite ones are left out and named in ``rejected``."""
         for chunk in self._family_chunks():
-            bad = ~torch.isfinite(chunk.shared).flatten(1).all(dim=1) if len(chunk) else None
+            bad = ~finite_rows(chunk.shared) if len(chunk) else None
             if bad is not None and bool(bad.any()):
                 for i in bad.nonzero().flatten().tolist():
                     chunk.rejected[chunk.names[i]] = "shared prompt holds non-finite values"
@@ -345,7 +345,7 @@ class Store(ABC):
         n = len(chunk)
         if n == 0:
             return chunk
-        keep = torch.isfinite(chunk.u).flatten(1).all(dim=1) & torch.isfinite(chunk.v).flatten(1).all(dim=1)  # (n,)
+        keep = finite_rows(chunk.u) & finite_rows(chunk.v)  # (n,)
         reasons = {i: "factors hold non-finite values" for i in (~keep).nonzero().flatten().tolist()}
         for fam in set(chunk.families):
             shape = shapes.get(fam)
@@ -409,6 +409,23 @@ class Store(ABC):
             "created_at": info.created_at,
             "source": info.source,
         }
+
+
+def finite_rows(x: torch.Tensor) -> torch.Tensor:
+    """(n, ...) -> (n,) bool: rows whose values are all finite.
+
+    A sum is NaN or infinite whenever a term is, so rows are summed first (far cheaper than
+    ``isfinite`` over every value) and only rows whose sum is not finite are checked exactly
+    (a finite row can overflow its sum).
+    """
+    flat = x.flatten(1)  # (n, k)
+    if bool(torch.isfinite(flat.sum())):
+        return torch.ones(flat.shape[0], dtype=torch.bool)
+    ok = torch.isfinite(flat.sum(dim=1))  # (n,)
+    suspects = (~ok).nonzero().flatten()
+    if len(suspects):
+        ok[suspects] = torch.isfinite(flat[suspects]).all(dim=1)
+    return ok
 
 
 def _check_limit(limit: int | None) -> None:

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, open_store
+from prompts_store.store import finite_rows
 
 from .helpers import make_family, make_task, same_task
 
@@ -270,3 +271,14 @@ def test_stats_count_and_size(store):
     assert stats["factor_bytes"] == (4 + 6) * (1 + 2 + 1 + 2) * 4 and stats["shared_bytes"] == 4 * 6 * 4
     assert stats["by_family"]["fa"] == {"l": 4, "d": 6, "tasks": 4, "factor_bytes": stats["factor_bytes"]}
     assert stats["backend"] == store.backend and stats["disk_bytes"] > 0
+
+
+def test_finite_rows_is_exact_even_where_a_row_sum_overflows():
+    x = torch.zeros(6, 3, 2)
+    x[1, 0, 0] = float("nan")
+    x[2, 1, 1] = float("inf")
+    x[3, 0, 0], x[3, 2, 1] = float("inf"), float("-inf")  # sums to NaN
+    x[4] = 3e38  # finite values whose sum overflows to inf
+    x[5, 2, 0] = float("-inf")
+    assert finite_rows(x).tolist() == [True, False, False, False, True, False]
+    assert finite_rows(torch.ones(4, 2)).tolist() == [True] * 4
