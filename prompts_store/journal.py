@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from .atomic import atomic_write, fsync_dir
-from .errors import InvalidName
+from .atomic import atomic_write
+from .errors import StoreError
 from .names import validate_name
 
 MAGIC = "mpt-serve journal 1"
@@ -46,11 +46,12 @@ class Journal:
         except FileNotFoundError:
             return None
         if not header.startswith(MAGIC + " base="):
-            raise ValueError(f"{self.path}: not an mpt-serve journal (header {header[:60]!r})")
+            raise StoreError(f"{self.path}: not an mpt-serve journal (header {header[:60]!r})")
         return int(header.rsplit("=", 1)[1])
 
     # ---- writer side (call with the store's lock held) ---------------------------------------------
     def create(self, base: int) -> None:
+        """A new journal holding only its header (written atomically, its directory fsynced)."""
         atomic_write(self.path, f"{MAGIC} base={base}\n".encode())
 
     def repair(self) -> None:
@@ -65,7 +66,7 @@ class Journal:
                 return
             cut = tail.rfind(b"\n")
             if cut < 0:
-                raise ValueError(f"{self.path}: last line longer than {_LINEAR_BELOW} bytes; the journal is damaged")
+                raise StoreError(f"{self.path}: last line longer than {_LINEAR_BELOW} bytes; the journal is damaged")
             f.truncate(size - len(tail) + cut + 1)
             f.flush()
             os.fsync(f.fileno())
@@ -86,13 +87,12 @@ class Journal:
         return base
 
     def append(self, entries: list[Entry]) -> None:
-        """Append and fsync; afterwards the lines survive a crash."""
+        """Append and fsync (the file exists since :meth:`create`); afterwards the lines survive a crash."""
         data = "".join(f"{e.seq} {e.op} {e.kind} {e.name}\n" for e in entries).encode()
         with open(self.path, "ab") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        fsync_dir(self.path.parent)
 
     # ---- reader side (no lock) --------------------------------------------------------------------
     def read(self, since: int, until: int, limit: int | None) -> list[Entry]:
@@ -145,5 +145,5 @@ def _parse(line: bytes) -> Entry | None:
         return None
     try:
         return Entry(int(parts[0]), parts[1], parts[2], validate_name(parts[3], parts[2]))
-    except (ValueError, InvalidName):
+    except ValueError:  # a bad number, or InvalidName (a ValueError)
         return None
