@@ -40,12 +40,21 @@ from pathlib import Path
 from .artifacts import Family, Task
 from .atomic import atomic_delete, atomic_write, atomic_write_many, fsync_dir, remove_stale_temp_files
 from .blobs import TaskChunkBuilder, family_chunks, to_blob
-from .codec import family_from_bytes, family_to_bytes, task_from_bytes, task_to_bytes
+from .codec import (
+    family_from_bytes,
+    family_to_bytes,
+    header_shape,
+    read_header,
+    task_from_bytes,
+    task_row,
+    task_to_bytes,
+)
 from .errors import ChangesUnavailable, InvalidArtifact, InvalidName, NotFound
 from .journal import Entry, Journal
 from .names import validate_name
 from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
-from .store import Store, Transaction
+from .store import Store
+from .transaction import Transaction
 
 SUFFIX = ".safetensors"
 SHARED_FILE = "shared" + SUFFIX
@@ -157,10 +166,10 @@ class DirectoryStore(Store):
         return self.task_path(name).is_file()
 
     def _family_info(self, name: str) -> FamilyInfo | None:
-        header = _header(self.family_path(name), f"family {name!r}")
+        header = read_header(self.family_path(name), f"family {name!r}")
         if header is None:
             return None
-        meta, (l, d) = header.get("__metadata__", {}), _shape(header, "shared", f"family {name!r}")
+        meta, (l, d) = header.get("__metadata__", {}), header_shape(header, "shared", f"family {name!r}")
         try:
             fingerprint = json.loads(meta.get("fingerprint", "{}"))
         except json.JSONDecodeError:
@@ -168,11 +177,11 @@ class DirectoryStore(Store):
         return FamilyInfo(name, l, d, fingerprint, meta.get("created_at", ""), meta.get("source", ""), None)
 
     def _task_info(self, name: str) -> TaskInfo | None:
-        header = _header(self.task_path(name), f"task {name!r}")
+        header = read_header(self.task_path(name), f"task {name!r}")
         if header is None:
             return None
         meta = header.get("__metadata__", {})
-        (l, r), (d, _) = _shape(header, "u", f"task {name!r}"), _shape(header, "v", f"task {name!r}")
+        (l, r), (d, _) = header_shape(header, "u", f"task {name!r}"), header_shape(header, "v", f"task {name!r}")
         return TaskInfo(name, meta.get("family", ""), r, l, d, meta.get("created_at", ""), meta.get("source", ""), None)
 
     def _all_families(self) -> list[str]:
@@ -226,7 +235,7 @@ class DirectoryStore(Store):
             if not entry.name.endswith(SUFFIX) or name.startswith(".") or not _valid(name):
                 continue
             try:
-                rows.append(_task_row(name, Path(entry.path).read_bytes()))
+                rows.append(task_row(name, Path(entry.path).read_bytes()))
             except FileNotFoundError:
                 continue  # deleted while we listed
             except InvalidArtifact as e:
@@ -344,61 +353,3 @@ def _read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
-
-
-def _header(path: Path, what: str) -> dict | None:
-    """A safetensors file's JSON header (no tensor data read), or None when the file does not exist."""
-    try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if n <= 0 or n > 100_000_000:
-                raise InvalidArtifact(f"{what}: corrupt safetensors header")
-            return json.loads(f.read(n))
-    except FileNotFoundError:
-        return None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidArtifact(f"{what}: corrupt safetensors header") from None
-
-
-def _shape(header: dict, tensor: str, what: str) -> tuple[int, int]:
-    shape = (header.get(tensor) or {}).get("shape")
-    if not isinstance(shape, list) or len(shape) != 2:
-        raise InvalidArtifact(f"{what}: tensor {tensor!r} is missing or not 2-D")
-    return int(shape[0]), int(shape[1])
-
-
-def _task_row(name: str, data: bytes) -> tuple:
-    """A task file -> the chunk builder's row, slicing the float32 bytes out of the file when it is
-    the layout this store writes (F32, 2-D, matching ranks), decoding and validating it otherwise."""
-    try:
-        n = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + n])
-        u, v, meta = header["u"], header["v"], header.get("__metadata__") or {}
-        (l, r), (d, r2) = u["shape"], v["shape"]
-        (ua, ub), (va, vb) = u["data_offsets"], v["data_offsets"]
-        fast = (
-            u["dtype"] == v["dtype"] == "F32"
-            and set(header) <= {"u", "v", "__metadata__"}
-            and r == r2
-            and min(l, d, r) > 0
-            and ub - ua == l * r * 4
-            and vb - va == d * r * 4
-            and meta.get("family")
-        )
-    except (ValueError, KeyError, TypeError):
-        fast = False
-    if fast:
-        body = memoryview(data)[8 + n :]
-        return (
-            name,
-            meta["family"],
-            l,
-            d,
-            r,
-            meta.get("created_at", ""),
-            meta.get("source", ""),
-            body[ua:ub],
-            body[va:vb],
-        )
-    t = task_from_bytes(data, name=name)
-    return name, t.family, t.u.shape[0], t.v.shape[0], t.rank, t.created_at, t.source, to_blob(t.u), to_blob(t.v)

@@ -120,6 +120,20 @@ class FamilyChunk:
     def __len__(self) -> int:
         return len(self.names)
 
+    def select(self, keep: torch.Tensor) -> FamilyChunk:
+        """The rows where ``keep`` (n,) bool is true."""
+        idx = keep.nonzero().flatten().tolist()
+        return FamilyChunk(
+            self.l,
+            self.d,
+            [self.names[i] for i in idx],
+            [self.fingerprints[i] for i in idx],
+            [self.created_at[i] for i in idx],
+            [self.source[i] for i in idx],
+            self.shared[keep].contiguous(),
+            dict(self.rejected),
+        )
+
     def family(self, i: int) -> Family:
         return Family(self.names[i], self.shared[i], self.fingerprints[i], self.created_at[i], self.source[i])
 

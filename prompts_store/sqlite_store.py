@@ -26,7 +26,8 @@ from .blobs import TaskChunkBuilder, family_chunks, from_blob, to_blob
 from .errors import InvalidArtifact, NotFound, StoreError
 from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
 from .sqlite_schema import migrate, schema_version
-from .store import Store, Transaction
+from .store import Store
+from .transaction import Transaction
 
 FAMILY_COLS = "name, l, d, fingerprint, created_at, source, seq, shared"
 TASK_COLS = "name, family, rank, l, d, created_at, source, seq, u, v"

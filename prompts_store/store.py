@@ -37,55 +37,15 @@ loads are screened here too (finiteness, family exists and fits) before rows rea
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-
-import torch
+from collections.abc import Iterable, Iterator
 
 from .artifacts import Family, Task
 from .errors import Conflict, InvalidArtifact, NotFound
 from .names import validate_name
 from .records import Change, FamilyChunk, FamilyInfo, ReadCounter, TaskChunk, TaskInfo
+from .screen import screen_families, screen_tasks
 
 DEFAULT_CHUNK = 65_536
-
-
-class Transaction(ABC):
-    """One atomic, serialised write transaction of a backend: all of it is durable, or none of it.
-
-    The store calls these only with valid names and validated artefacts, after checking the rules.
-    """
-
-    @abstractmethod
-    def read_family(self, name: str) -> Family | None:
-        """The family as stored, or None."""
-
-    @abstractmethod
-    def existing_tasks(self, names: Sequence[str]) -> set[str]:
-        """Which of ``names`` are stored tasks."""
-
-    @abstractmethod
-    def family_users(self, name: str, examples: int) -> tuple[int, list[str]]:
-        """How many tasks belong to family ``name``, and up to ``examples`` of their names."""
-
-    @abstractmethod
-    def bump(self, n: int) -> int:
-        """Take the next ``n`` sequence numbers; returns the first."""
-
-    @abstractmethod
-    def write_family(self, family: Family, seq: int) -> None:
-        """Insert or replace the family (and drop its tombstone)."""
-
-    @abstractmethod
-    def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
-        """Insert or replace the tasks, ``tasks[i]`` at sequence ``first_seq + i`` (and drop their tombstones)."""
-
-    @abstractmethod
-    def delete_family(self, name: str, seq: int) -> None:
-        """Remove the (existing) family, leaving a tombstone at ``seq``."""
-
-    @abstractmethod
-    def delete_task(self, name: str, seq: int) -> None:
-        """Remove the (existing) task, leaving a tombstone at ``seq``."""
 
 
 class Store(ABC):
@@ -305,21 +265,7 @@ class Store(ABC):
     def iter_family_chunks(self) -> Iterator[FamilyChunk]:
         """Every family, stacked by shape (l, d); non-finite ones are left out and named in ``rejected``."""
         for chunk in self._family_chunks():
-            bad = ~finite_rows(chunk.shared) if len(chunk) else None
-            if bad is not None and bool(bad.any()):
-                for i in bad.nonzero().flatten().tolist():
-                    chunk.rejected[chunk.names[i]] = "shared prompt holds non-finite values"
-                keep = (~bad).nonzero().flatten().tolist()
-                chunk = FamilyChunk(
-                    chunk.l,
-                    chunk.d,
-                    [chunk.names[i] for i in keep],
-                    [chunk.fingerprints[i] for i in keep],
-                    [chunk.created_at[i] for i in keep],
-                    [chunk.source[i] for i in keep],
-                    chunk.shared[~bad].contiguous(),
-                    chunk.rejected,
-                )
+            chunk = screen_families(chunk)
             self.reads.families += len(chunk)
             yield chunk
 
@@ -339,33 +285,9 @@ class Store(ABC):
                     shapes[name] = (info.l, info.d)
             after = page[-1]
         for chunk in self._task_chunks(chunk_size):
-            yield self._screen(chunk, shapes)
-
-    def _screen(self, chunk: TaskChunk, shapes: dict[str, tuple[int, int]]) -> TaskChunk:
-        n = len(chunk)
-        if n == 0:
-            return chunk
-        keep = finite_rows(chunk.u) & finite_rows(chunk.v)  # (n,)
-        reasons = {i: "factors hold non-finite values" for i in (~keep).nonzero().flatten().tolist()}
-        for fam in set(chunk.families):
-            shape = shapes.get(fam)
-            if shape == (chunk.l, chunk.d):
-                continue
-            why = (
-                f"family {fam!r} does not exist"
-                if shape is None
-                else f"family {fam!r} needs l={shape[0]}, d={shape[1]}; the task has l={chunk.l}, d={chunk.d}"
-            )
-            for i, f in enumerate(chunk.families):
-                if f == fam:
-                    keep[i] = False
-                    reasons[i] = why
-        if reasons:
-            for i, why in reasons.items():
-                chunk.rejected[chunk.names[i]] = why
-            chunk = chunk.select(keep)
-        self.reads.tasks += len(chunk)
-        return chunk
+            chunk = screen_tasks(chunk, shapes)
+            self.reads.tasks += len(chunk)
+            yield chunk
 
     def stats(self) -> dict:
         """Counts and sizes: families, tasks, bytes of factors, per family, head, backend, location."""
@@ -409,23 +331,6 @@ class Store(ABC):
             "created_at": info.created_at,
             "source": info.source,
         }
-
-
-def finite_rows(x: torch.Tensor) -> torch.Tensor:
-    """(n, ...) -> (n,) bool: rows whose values are all finite.
-
-    A sum is NaN or infinite whenever a term is, so rows are summed first (far cheaper than
-    ``isfinite`` over every value) and only rows whose sum is not finite are checked exactly
-    (a finite row can overflow its sum).
-    """
-    flat = x.flatten(1)  # (n, k)
-    if bool(torch.isfinite(flat.sum())):
-        return torch.ones(flat.shape[0], dtype=torch.bool)
-    ok = torch.isfinite(flat.sum(dim=1))  # (n,)
-    suspects = (~ok).nonzero().flatten()
-    if len(suspects):
-        ok[suspects] = torch.isfinite(flat[suspects]).all(dim=1)
-    return ok
 
 
 def _check_limit(limit: int | None) -> None:

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, open_store
-from prompts_store.store import finite_rows
+from prompts_store.screen import finite_rows
 
 from .helpers import make_family, make_task, same_task
 
