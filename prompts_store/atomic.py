@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -36,6 +37,35 @@ def atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_many(items: Iterable[tuple[Path, bytes]]) -> None:
+    """Write several files, each atomically: first every temp file (written and fsynced), then every
+    ``os.replace``, then one fsync per directory.
+
+    A crash while the temp files are written changes nothing (they are cleaned up at the next open);
+    a crash during the renames leaves the first files new and the rest old, each one whole.
+    """
+    staged: list[tuple[Path, Path]] = []
+    renamed = 0
+    try:
+        for path, data in items:
+            path = Path(path)
+            tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+            staged.append((tmp, path))
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            renamed += 1
+    except BaseException:
+        for tmp, _ in staged[renamed:]:
+            tmp.unlink(missing_ok=True)
+        raise
+    for directory in {path.parent for _, path in staged}:
+        fsync_dir(directory)
 
 
 def atomic_delete(path: Path) -> bool:

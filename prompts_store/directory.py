@@ -1,160 +1,94 @@
-"""The embedded store backend: a plain directory of safetensors files.
+"""The interchange backend: a plain directory of safetensors files (inspectable, committable, PEFT export).
 
     <root>/families/<family>/shared.safetensors   P* [l, d] + backbone fingerprint
     <root>/tasks/<task>.safetensors               u [l, r], v [d, r] + family
-    <root>/VERSION                                change counter, bumped by every mutation
+    <root>/journal                                the change feed (see :mod:`.journal`)
+    <root>/VERSION                                the committed head: the last sequence readers may see
     <root>/.lock                                  writers hold an exclusive flock on it
 
-Every write is atomic (see :mod:`.atomic`); mutations run under the lock, so several processes
-(training CLI, server replicas) can share one store. Readers take no lock.
+A write, under the lock: append its journal line(s) and fsync; write the file(s) atomically (temp +
+fsync + rename + directory fsync, :mod:`.atomic`); then write VERSION. Readers take no lock: they
+read VERSION, then the journal lines up to it, and resolve each name to its file's CURRENT content
+(no file = deleted). A crash between the journal and the file therefore leaves a line that resolves
+to whatever the file holds — the old content, or the whole new one — which readers apply as latest
+state; the next writer (or the next open) advances VERSION over such lines.
+
+``put_tasks`` validates the whole batch before it writes anything, so an invalid task writes nothing.
+Its files are then written as one :func:`.atomic.atomic_write_many`: a crash while the temp files
+are written leaves none of the batch; a crash during the renames leaves the first tasks of the batch
+new and the rest as they were, each file whole. Such a batch was never acknowledged, and the journal
+already names all of it, so readers resolve each name to whichever file is there.
+
+A store without a journal (e.g. the committed demo, which has only VERSION) opens fine: its head is
+VERSION (or 0) and its journal starts there at the first write. Files added by hand, outside the
+store, are not in the feed: a reader sees them at its next bulk load.
+
+Costs that grow with the number of tasks (fine for interchange, the reason SQLite is the default):
+listings sort the directory, a family filter or ``family_users`` reads every task header.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .artifacts import Family, Task
-from .atomic import atomic_delete, atomic_write, fsync_dir, remove_stale_temp_files
-from .codec import family_from_bytes, family_to_bytes, task_from_bytes, task_to_bytes
-from .errors import Conflict, InvalidArtifact, NotFound
+from .atomic import atomic_delete, atomic_write, atomic_write_many, fsync_dir, remove_stale_temp_files
+from .blobs import TaskChunkBuilder, family_chunks, to_blob
+from .codec import (
+    family_from_bytes,
+    family_to_bytes,
+    header_shape,
+    read_header,
+    task_from_bytes,
+    task_row,
+    task_to_bytes,
+)
+from .errors import ChangesUnavailable, InvalidArtifact, InvalidName, NotFound
+from .journal import Entry, Journal
 from .names import validate_name
+from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .store import Store
+from .transaction import Transaction
 
 SUFFIX = ".safetensors"
 SHARED_FILE = "shared" + SUFFIX
 
 
-class DirectoryStore:
+class DirectoryStore(Store):
+    backend = "directory"
+
     def __init__(self, root: str | os.PathLike, create: bool = True):
         self.root = Path(root)
+        super().__init__(str(self.root))
         self.families_dir = self.root / "families"
         self.tasks_dir = self.root / "tasks"
         if not self.root.is_dir() and not create:
             raise NotFound(f"no prompt store at {self.root}")
         for d in (self.root, self.families_dir, self.tasks_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.root / "journal")
         with self._locked():
             remove_stale_temp_files(self.tasks_dir)
             remove_stale_temp_files(self.root)
             for fam in self.families_dir.iterdir():
                 if fam.is_dir():
                     remove_stale_temp_files(fam)
+            self._recover()
 
-    def __repr__(self) -> str:
-        return f"DirectoryStore({str(self.root)!r})"
-
-    # ---- paths -------------------------------------------------------------------------------
+    # ---- paths (also used by old callers: the server's mtime-based sync) -------------------------
     def family_path(self, name: str) -> Path:
         return self.families_dir / validate_name(name, "family") / SHARED_FILE
 
     def task_path(self, name: str) -> Path:
         return self.tasks_dir / (validate_name(name, "task") + SUFFIX)
 
-    # ---- reads -------------------------------------------------------------------------------
-    def version(self) -> int:
-        try:
-            return int((self.root / "VERSION").read_text().strip() or 0)
-        except FileNotFoundError:
-            return 0
-
-    def list_families(self) -> list[str]:
-        return sorted(
-            p.parent.name for p in self.families_dir.glob(f"*/{SHARED_FILE}") if not p.parent.name.startswith(".")
-        )
-
-    def list_tasks(self) -> list[str]:
-        return sorted(p.name[: -len(SUFFIX)] for p in self.tasks_dir.glob(f"*{SUFFIX}") if not p.name.startswith("."))
-
-    def has_family(self, name: str) -> bool:
-        return self.family_path(name).is_file()
-
-    def has_task(self, name: str) -> bool:
-        return self.task_path(name).is_file()
-
-    def get_family(self, name: str) -> Family:
-        return family_from_bytes(self._read(self.family_path(name), f"family {name!r}"), name=name)
-
-    def get_task(self, name: str) -> Task:
-        return task_from_bytes(self._read(self.task_path(name), f"task {name!r}"), name=name)
-
-    def task_metadata(self, name: str) -> dict[str, str]:
-        """The task file's metadata, read from its header only (no tensor data)."""
-        return _header(self.task_path(name), f"task {name!r}").get("__metadata__", {})
-
-    def tasks_of(self, family: str) -> list[str]:
-        return [t for t in self.list_tasks() if self.task_metadata(t).get("family") == family]
-
-    def snapshot(self) -> dict[str, tuple[int, int]]:
-        """``{"family/<name>" | "task/<name>": (mtime_ns, size)}``: cheap change detection for readers."""
-        out = {}
-        for kind, names, path in (
-            ("family", self.list_families(), self.family_path),
-            ("task", self.list_tasks(), self.task_path),
-        ):
-            for n in names:
-                with contextlib.suppress(FileNotFoundError):
-                    st = path(n).stat()
-                    out[f"{kind}/{n}"] = (st.st_mtime_ns, st.st_size)
-        return out
-
-    # ---- writes ------------------------------------------------------------------------------
-    def put_family(self, family: Family, overwrite: bool = False) -> int:
-        """Persist a family; returns the new store version. Conflict if it exists and not ``overwrite``."""
-        path = self.family_path(family.name)
-        with self._locked():
-            if path.is_file() and not overwrite:
-                raise Conflict(f"family {family.name!r} already exists")
-            if path.is_file():
-                old = self.get_family(family.name)
-                if (old.length, old.d) != (family.length, family.d) and self.tasks_of(family.name):
-                    raise Conflict(
-                        f"family {family.name!r} has tasks of shape l={old.length}, d={old.d}; "
-                        f"cannot replace it with l={family.length}, d={family.d}"
-                    )
-            new_dir = not path.parent.is_dir()
-            path.parent.mkdir(exist_ok=True)
-            if new_dir:
-                fsync_dir(self.families_dir)
-            atomic_write(path, family_to_bytes(family))
-            return self._bump()
-
-    def put_task(self, task: Task, overwrite: bool = False) -> int:
-        """Persist a task after checking its family exists and its shapes fit; returns the new version."""
-        path = self.task_path(task.name)
-        with self._locked():
-            if path.is_file() and not overwrite:
-                raise Conflict(f"task {task.name!r} already exists")
-            if not self.has_family(task.family):
-                raise NotFound(f"task {task.name!r}: family {task.family!r} does not exist")
-            task.check_fits(self.get_family(task.family))
-            atomic_write(path, task_to_bytes(task))
-            return self._bump()
-
-    def delete_task(self, name: str) -> int:
-        path = self.task_path(name)
-        with self._locked():
-            if not atomic_delete(path):
-                raise NotFound(f"task {name!r} does not exist")
-            return self._bump()
-
-    def delete_family(self, name: str) -> int:
-        path = self.family_path(name)
-        with self._locked():
-            if not path.is_file():
-                raise NotFound(f"family {name!r} does not exist")
-            users = self.tasks_of(name)
-            if users:
-                raise Conflict(f"family {name!r} is used by {len(users)} task(s), e.g. {users[:3]}; delete them first")
-            atomic_delete(path)
-            path.parent.rmdir()
-            fsync_dir(self.families_dir)
-            return self._bump()
-
-    # ---- internals ---------------------------------------------------------------------------
+    # ---- writes ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with open(self.root / ".lock", "a+b") as f:
@@ -164,27 +98,258 @@ class DirectoryStore:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
-    def _bump(self) -> int:
-        version = self.version() + 1
-        atomic_write(self.root / "VERSION", f"{version}\n".encode())
-        return version
+    def _recover(self) -> None:
+        """(Lock held.) Finish what a crashed writer left: a partial journal line, VERSION behind the journal."""
+        if not self.journal.exists():
+            return
+        self.journal.repair()
+        last = self.journal.last_seq()
+        if last is not None and last > self.head():
+            self._write_version(last)
 
-    @staticmethod
-    def _read(path: Path, what: str) -> bytes:
+    def _write_version(self, seq: int) -> None:
+        atomic_write(self.root / "VERSION", f"{seq}\n".encode())
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        with self._locked():
+            self._recover()
+            tx = _DirectoryTransaction(self)
+            try:
+                yield tx
+            finally:
+                if tx.logged_through is not None:  # also after an error: lines resolve to current content
+                    self._write_version(tx.logged_through)
+
+    # ---- reads ------------------------------------------------------------------------------------
+    def head(self) -> int:
         try:
-            return path.read_bytes()
+            return int((self.root / "VERSION").read_text().strip() or 0)
         except FileNotFoundError:
-            raise NotFound(f"{what} does not exist") from None
+            return 0
+
+    def _changes(self, since: int, limit: int | None) -> list[Change]:
+        head = self.head()
+        if since >= head:
+            return []
+        base = self.journal.base()
+        if base is None or since < base:
+            raise ChangesUnavailable(
+                f"{self.root}: changes since {since} are not in the journal (it starts after "
+                f"{head if base is None else base}); reload the store in bulk"
+            )
+        latest: dict[tuple[str, str], int] = {}
+        for e in self.journal.read(since, head, limit):
+            latest.pop((e.kind, e.name), None)
+            latest[(e.kind, e.name)] = e.seq  # insertion order = order of latest sequence
+        out = []
+        for (kind, name), seq in latest.items():
+            try:
+                value = self._get_family(name) if kind == "family" else self._get_task(name)
+                out.append(Change(seq, kind, name, value))
+            except InvalidArtifact as e:
+                out.append(Change(seq, kind, name, None, str(e)))
+        return out
+
+    def _get_family(self, name: str) -> Family | None:
+        data = _read_or_none(self.family_path(name))
+        return None if data is None else family_from_bytes(data, name=name)
+
+    def _get_task(self, name: str) -> Task | None:
+        data = _read_or_none(self.task_path(name))
+        return None if data is None else task_from_bytes(data, name=name)
+
+    def has_family(self, name: str) -> bool:
+        return self.family_path(name).is_file()
+
+    def has_task(self, name: str) -> bool:
+        return self.task_path(name).is_file()
+
+    def _family_info(self, name: str) -> FamilyInfo | None:
+        header = read_header(self.family_path(name), f"family {name!r}")
+        if header is None:
+            return None
+        meta, (l, d) = header.get("__metadata__", {}), header_shape(header, "shared", f"family {name!r}")
+        try:
+            fingerprint = json.loads(meta.get("fingerprint", "{}"))
+        except json.JSONDecodeError:
+            raise InvalidArtifact(f"family {name!r}: metadata 'fingerprint' is not JSON") from None
+        return FamilyInfo(name, l, d, fingerprint, meta.get("created_at", ""), meta.get("source", ""), None)
+
+    def _task_info(self, name: str) -> TaskInfo | None:
+        header = read_header(self.task_path(name), f"task {name!r}")
+        if header is None:
+            return None
+        meta = header.get("__metadata__", {})
+        (l, r), (d, _) = header_shape(header, "u", f"task {name!r}"), header_shape(header, "v", f"task {name!r}")
+        return TaskInfo(name, meta.get("family", ""), r, l, d, meta.get("created_at", ""), meta.get("source", ""), None)
+
+    def _all_families(self) -> list[str]:
+        return sorted(
+            p.parent.name
+            for p in self.families_dir.glob(f"*/{SHARED_FILE}")
+            if not p.parent.name.startswith(".") and _valid(p.parent.name)
+        )
+
+    def _all_tasks(self) -> list[str]:
+        names = (e.name[: -len(SUFFIX)] for e in os.scandir(self.tasks_dir) if e.name.endswith(SUFFIX))
+        return sorted(n for n in names if not n.startswith(".") and _valid(n))
+
+    def _list_families(self, after: str | None, limit: int | None) -> list[str]:
+        return _page(self._all_families(), after, limit)
+
+    def _list_tasks(self, after: str | None, limit: int | None, family: str | None) -> list[str]:
+        names = _page(self._all_tasks(), after, None)
+        if family is None:
+            return names[:limit]
+        out = []
+        for n in names:
+            info = self._task_info_or_none(n)
+            if info is not None and info.family == family:
+                out.append(n)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def count_families(self) -> int:
+        return len(self._all_families())
+
+    def _count_tasks(self, family: str | None) -> int:
+        if family is None:
+            return len(self._all_tasks())
+        return len(self._list_tasks(None, None, family))
+
+    def _family_chunks(self) -> Iterator[FamilyChunk]:
+        rows = []
+        for name in self._all_families():
+            fam = self._get_family(name)
+            if fam is not None:
+                rows.append((name, fam.fingerprint, fam.length, fam.d, fam.created_at, fam.source, to_blob(fam.shared)))
+        yield from family_chunks(rows)
+
+    def _task_chunks(self, chunk_size: int) -> Iterator[TaskChunk]:
+        builder = TaskChunkBuilder(chunk_size)
+        rows: list[tuple] = []
+        for entry in os.scandir(self.tasks_dir):
+            name = entry.name[: -len(SUFFIX)]
+            if not entry.name.endswith(SUFFIX) or name.startswith(".") or not _valid(name):
+                continue
+            try:
+                rows.append(task_row(name, Path(entry.path).read_bytes()))
+            except FileNotFoundError:
+                continue  # deleted while we listed
+            except InvalidArtifact as e:
+                builder.reject(name, str(e))
+                continue
+            if len(rows) >= 4096:
+                yield from builder.add_block(*zip(*rows))
+                rows = []
+        if rows:
+            yield from builder.add_block(*zip(*rows))
+        yield from builder.flush()
+
+    def _task_totals(self) -> dict[str, tuple[int, int]]:
+        totals: dict[str, tuple[int, int]] = {}
+        for n in self._all_tasks():
+            info = self._task_info_or_none(n)
+            if info is not None:
+                count, nbytes = totals.get(info.family, (0, 0))
+                totals[info.family] = (count + 1, nbytes + info.nbytes)
+        return totals
+
+    def _storage(self) -> dict:
+        size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        return {"path": str(self.root), "disk_bytes": size, "journal_base": self.journal.base()}
+
+    def _task_info_or_none(self, name: str) -> TaskInfo | None:
+        try:
+            return self._task_info(name)
+        except InvalidArtifact:
+            return None
+
+    # ---- old API, kept for callers written against the previous DirectoryStore --------------------
+    # (removed when the server moves to the change feed)
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        """Legacy: ``{"family/<name>" | "task/<name>": (mtime_ns, size)}`` of every file (a full scan)."""
+        out = {}
+        for kind, names, path in (
+            ("family", self._all_families(), self.family_path),
+            ("task", self._all_tasks(), self.task_path),
+        ):
+            for n in names:
+                with contextlib.suppress(FileNotFoundError):
+                    st = path(n).stat()
+                    out[f"{kind}/{n}"] = (st.st_mtime_ns, st.st_size)
+        return out
 
 
-def _header(path: Path, what: str) -> dict:
+class _DirectoryTransaction(Transaction):
+    def __init__(self, store: DirectoryStore):
+        self.s = store
+        last = store.journal.last_seq()
+        self.next = max(store.head(), last or 0) + 1
+        self.logged_through: int | None = None
+
+    def _log(self, entries: list[Entry]) -> None:
+        if not self.s.journal.exists():
+            self.s.journal.create(base=entries[0].seq - 1)
+        self.s.journal.append(entries)
+        self.logged_through = entries[-1].seq
+
+    def read_family(self, name: str) -> Family | None:
+        return self.s._get_family(name)
+
+    def existing_tasks(self, names: Sequence[str]) -> set[str]:
+        return {n for n in names if self.s.task_path(n).is_file()}
+
+    def family_users(self, name: str, examples: int) -> tuple[int, list[str]]:
+        users = self.s._list_tasks(None, None, name)
+        return len(users), users[:examples]
+
+    def bump(self, n: int) -> int:
+        first, self.next = self.next, self.next + n
+        return first
+
+    def write_family(self, family: Family, seq: int) -> None:
+        self._log([Entry(seq, "put", "family", family.name)])
+        path = self.s.family_path(family.name)
+        if not path.parent.is_dir():
+            path.parent.mkdir()
+            fsync_dir(self.s.families_dir)
+        atomic_write(path, family_to_bytes(family))
+
+    def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
+        self._log([Entry(first_seq + i, "put", "task", t.name) for i, t in enumerate(tasks)])
+        atomic_write_many((self.s.task_path(t.name), task_to_bytes(t)) for t in tasks)
+
+    def delete_family(self, name: str, seq: int) -> None:
+        self._log([Entry(seq, "del", "family", name)])
+        path = self.s.family_path(name)
+        atomic_delete(path)
+        path.parent.rmdir()
+        fsync_dir(self.s.families_dir)
+
+    def delete_task(self, name: str, seq: int) -> None:
+        self._log([Entry(seq, "del", "task", name)])
+        atomic_delete(self.s.task_path(name))
+
+
+def _valid(name: str) -> bool:
     try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if n <= 0 or n > 100_000_000:
-                raise InvalidArtifact(f"{what}: corrupt safetensors header")
-            return json.loads(f.read(n))
+        validate_name(name)
+    except InvalidName:
+        return False
+    return True
+
+
+def _page(names: list[str], after: str | None, limit: int | None) -> list[str]:
+    if after is not None:
+        names = names[bisect.bisect_right(names, after) :]
+    return names if limit is None else names[:limit]
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
-        raise NotFound(f"{what} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidArtifact(f"{what}: corrupt safetensors header") from None
+        return None

@@ -41,3 +41,15 @@ class IncompatibleBackbone(Conflict):
     """A family was trained for another backbone than the one in use."""
 
     code = "backbone_mismatch"
+
+
+class ChangesUnavailable(StoreError):
+    """The change feed no longer (or never) held the changes asked for: reload the store in bulk."""
+
+    code = "changes_unavailable"
+
+
+class UnsupportedStore(StoreError, ValueError):
+    """A store URL names a backend that does not exist or is not available in this build."""
+
+    code = "unsupported_store"

@@ -1,0 +1,105 @@
+"""The SQLite store's schema, created and upgraded by an ordered list of versioned migrations.
+
+``migrate(conn)`` applies the missing ones in ONE ``BEGIN IMMEDIATE`` transaction, so two processes
+opening a fresh file at the same moment are serialised: the second finds the work done. A store
+written by a newer mpt-serve (a version beyond this list) is refused rather than guessed at.
+
+Factors are raw little-endian float32 blobs (see :mod:`.blobs`) after their shape columns; the
+small columns come first so scans that need only metadata never touch the blobs' pages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .errors import StoreError
+
+# Append only: a released migration is never edited. (A later one adds the training jobs table.)
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "families, tasks, tombstones and the sequence",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('seq', 0);
+        CREATE TABLE families (
+            name TEXT PRIMARY KEY,
+            l INTEGER NOT NULL,
+            d INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            shared BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX families_seq ON families (seq);
+        CREATE TABLE tasks (
+            name TEXT PRIMARY KEY,
+            family TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            l INTEGER NOT NULL,
+            d INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            u BLOB NOT NULL,
+            v BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX tasks_seq ON tasks (seq);
+        CREATE INDEX tasks_family ON tasks (family, name, l, d, rank);
+        CREATE TABLE tombstones (
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (kind, name)
+        );
+        CREATE UNIQUE INDEX tombstones_seq ON tombstones (seq);
+        """,
+    ),
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the open database (0 for a fresh file)."""
+    row = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if row is None:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring the schema to :data:`LATEST`; returns the number of migrations applied (0 when current).
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    if _checked(schema_version(conn), where) == LATEST:
+        return 0  # the common case takes no write lock
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = _checked(schema_version(conn), where)  # another process may have migrated meanwhile
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT)")
+        for version in range(current + 1, LATEST + 1):
+            description, script = MIGRATIONS[version - 1]
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", (version, description))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return LATEST - current
+
+
+def _checked(version: int, where: str) -> int:
+    if version > LATEST:
+        raise StoreError(
+            f"{where}: schema version {version} is newer than this mpt-serve understands ({LATEST}); upgrade mpt-serve"
+        )
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (executescript would commit the open transaction)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,51 @@
+"""The write protocol a store backend implements: one atomic, serialised transaction.
+
+:class:`.store.Store` checks every rule (names, shapes, existence, overwrite, families in use) through
+these few operations, inside one transaction, and then writes; a backend only stores.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from .artifacts import Family, Task
+
+
+class Transaction(ABC):
+    """One atomic, serialised write transaction of a backend: all of it is durable, or none of it.
+
+    The store calls these only with valid names and validated artefacts, after checking the rules.
+    """
+
+    @abstractmethod
+    def read_family(self, name: str) -> Family | None:
+        """The family as stored, or None."""
+
+    @abstractmethod
+    def existing_tasks(self, names: Sequence[str]) -> set[str]:
+        """Which of ``names`` are stored tasks."""
+
+    @abstractmethod
+    def family_users(self, name: str, examples: int) -> tuple[int, list[str]]:
+        """How many tasks belong to family ``name``, and up to ``examples`` of their names."""
+
+    @abstractmethod
+    def bump(self, n: int) -> int:
+        """Take the next ``n`` sequence numbers; returns the first."""
+
+    @abstractmethod
+    def write_family(self, family: Family, seq: int) -> None:
+        """Insert or replace the family (and drop its tombstone)."""
+
+    @abstractmethod
+    def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
+        """Insert or replace the tasks, ``tasks[i]`` at sequence ``first_seq + i`` (and drop their tombstones)."""
+
+    @abstractmethod
+    def delete_family(self, name: str, seq: int) -> None:
+        """Remove the (existing) family, leaving a tombstone at ``seq``."""
+
+    @abstractmethod
+    def delete_task(self, name: str, seq: int) -> None:
+        """Remove the (existing) task, leaving a tombstone at ``seq``."""
