@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from .engine import Row, RowResult
+from .rows import Row, RowResult
 
 log = logging.getLogger("mpt.service")
 

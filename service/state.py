@@ -10,11 +10,14 @@ import time
 from collections.abc import Callable
 
 from prompts_store import Conflict, DirectoryStore, Family, NotFound, Task, check_compatible, validate_name
+from prompts_store.backbone import load_backbone
 
 from .batcher import Draining, MicroBatcher, QueueFull
-from .engine import Engine, Row
+from .engine import Engine
 from .errors import ApiError
 from .metrics import Metrics
+from .prompt_table import PromptTable
+from .rows import Candidates, Row
 from .settings import Settings
 from .store_sync import StoreSync
 
@@ -28,11 +31,12 @@ class ServiceState:
         self.phase = "starting"  # starting -> ready -> draining; or failed
         self.failure: str | None = None
         self.engine: Engine | None = None
+        self.table: PromptTable | None = None  # built once, handed to the engine and the store sync
+        self.fingerprint: dict | None = None
         self.store: DirectoryStore | None = None
         self.sync: StoreSync | None = None
         self.batcher: MicroBatcher | None = None
         self.on_fatal: Callable[[], None] | None = None
-        self.started_at = time.time()
         self._background: list[asyncio.Task] = []
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -44,9 +48,11 @@ class ServiceState:
         s = self.settings
         try:
             t0 = time.perf_counter()
-            self.engine = await asyncio.to_thread(Engine, s)
+            backbone = await asyncio.to_thread(load_backbone, s.model, s.device, s.dtype, s.attn_implementation)
+            self.table = PromptTable(backbone.d_model, backbone.device)
+            self.engine, self.fingerprint = Engine(backbone, self.table), backbone.fingerprint
             self.store = await asyncio.to_thread(DirectoryStore, s.store)
-            self.sync = StoreSync(self.store, self.engine.table, self.engine.fingerprint, self.metrics)
+            self.sync = StoreSync(self.store, self.table, self.fingerprint, self.metrics)
             counts = await asyncio.to_thread(self.sync.sync)
             warm = await asyncio.to_thread(self.engine.warm_up)
             self.batcher = MicroBatcher(
@@ -122,10 +128,7 @@ class ServiceState:
         for r in results:
             if r.error is not None:
                 raise r.error if isinstance(r.error, NotFound) else ApiError(500, "inference_failed", str(r.error))
-        if candidates is None:
-            return [r.output for r in results], None
-        best = [candidates[max(range(len(candidates)), key=r.scores.__getitem__)] for r in results]
-        return best, [r.scores for r in results]
+        return [r.output for r in results], None if candidates is None else [r.scores for r in results]
 
     def _rows(
         self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None
@@ -133,8 +136,7 @@ class ServiceState:
         """The request's rows, after every check that needs no model: 422 / 404 / 413."""
         engine, s = self.require_ready(), self.settings
         validate_name(task, "task")
-        if task not in engine.table.tasks:
-            raise NotFound(f"task {task!r} does not exist")
+        self.table.task(task)  # 404
         if not inputs:
             raise ApiError(422, "invalid_request", "inputs must hold at least one string")
         if len(inputs) > s.max_inputs:
@@ -154,31 +156,24 @@ class ServiceState:
         if candidates is not None:
             if not candidates or len(candidates) > s.max_candidates:
                 raise ApiError(413 if candidates else 422, "bad_candidates", f"give 1 to {s.max_candidates} candidates")
-            cand_ids = engine.tokenize(candidates)
-            if max(len(c) for c in cand_ids) > s.max_input_tokens:
+            cand_ids = Candidates(candidates, engine.tokenize(candidates))
+            if max(len(c) for c in cand_ids.ids) > s.max_input_tokens:
                 raise ApiError(413, "candidate_too_long", f"a candidate is over {s.max_input_tokens} tokens")
         return [Row(task, x, new_tokens, cand_ids) for x in ids]
 
     # ---- mutations: persisted through the store, then published to the table --------------------
     async def put_task(self, task: Task, create_only: bool) -> bool:
         """Returns True when the task is new. 201 is only answered after this returns."""
-        engine = self.require_ready()
+        self.require_ready()
 
         def work() -> bool:
             with self.sync.lock:
-                fam = engine.table.family(task.family)  # NotFound when the family is not served
-                if task.u.shape[0] != fam.length or task.v.shape[0] != engine.d_model:
-                    raise ApiError(
-                        422,
-                        "invalid_artifact",
-                        f"task {task.name!r}: u must have l={fam.length} rows and v d={engine.d_model} rows for "
-                        f"family {task.family!r}; got u {tuple(task.u.shape)}, v {tuple(task.v.shape)}",
-                    )
+                self.table.check_fits(task)  # NotFound / InvalidArtifact (422) against the served family
                 existed = self.store.has_task(task.name)
                 if create_only and existed:
                     raise Conflict(f"task {task.name!r} already exists; use PUT /tasks/{task.name} to replace it")
                 self.store.put_task(task, overwrite=True)  # durable before anyone is told
-                engine.table.put_task(task)
+                self.table.put_task(task)
                 self.sync.mark("task", task.name)
                 return not existed
 
@@ -187,25 +182,25 @@ class ServiceState:
         return created
 
     async def delete_task(self, name: str) -> None:
-        engine = self.require_ready()
+        self.require_ready()
         validate_name(name, "task")
 
         def work() -> None:
             with self.sync.lock:
-                if name not in engine.table.tasks and not self.store.has_task(name):
+                if name not in self.table.tasks and not self.store.has_task(name):
                     raise NotFound(f"task {name!r} does not exist")
                 if self.store.has_task(name):
                     self.store.delete_task(name)
-                if name in engine.table.tasks:
-                    engine.table.remove_task(name)
+                if name in self.table.tasks:
+                    self.table.remove_task(name)
                 self.sync.mark("task", name)
 
         await asyncio.to_thread(work)
         self.refresh_gauges()
 
     async def put_family(self, family: Family, create_only: bool) -> bool:
-        engine = self.require_ready()
-        check_compatible(family.name, family.fingerprint, engine.fingerprint)  # 409 for another backbone
+        self.require_ready()
+        check_compatible(family.name, family.fingerprint, self.fingerprint)  # 409 for another backbone
 
         def work() -> bool:
             with self.sync.lock:
@@ -213,7 +208,7 @@ class ServiceState:
                 if create_only and existed:
                     raise Conflict(f"family {family.name!r} already exists")
                 self.store.put_family(family, overwrite=True)
-                engine.table.put_family(family)
+                self.table.put_family(family)
                 self.sync.mark("family", family.name)
                 return not existed
 
@@ -222,14 +217,14 @@ class ServiceState:
         return created
 
     async def delete_family(self, name: str) -> None:
-        engine = self.require_ready()
+        self.require_ready()
         validate_name(name, "family")
 
         def work() -> None:
             with self.sync.lock:
                 self.store.delete_family(name)  # Conflict while tasks use it
-                if name in engine.table.families:
-                    engine.table.remove_family(name)
+                if name in self.table.families:
+                    self.table.remove_family(name)
                 self.sync.mark("family", name)
 
         await asyncio.to_thread(work)
@@ -237,37 +232,37 @@ class ServiceState:
 
     # ---- views -------------------------------------------------------------------------------
     def task_info(self, name: str) -> dict:
-        engine = self.require_ready()
+        self.require_ready()
         validate_name(name, "task")
-        with engine.table.lock:
-            e = engine.table.task(name)
-            fam = engine.table.families[e.family]
+        with self.table.lock:
+            e = self.table.task(name)
+            fam = self.table.families[e.family]
             return {
                 "name": name,
                 "family": e.family,
                 "rank": e.rank,
                 "l": fam.length,
-                "d": engine.d_model,
-                "parameters": (fam.length + engine.d_model) * e.rank,
-                "size_bytes": 4 * (fam.length + engine.d_model) * e.rank,
+                "d": self.table.d,
+                "parameters": (fam.length + self.table.d) * e.rank,
+                "size_bytes": 4 * (fam.length + self.table.d) * e.rank,
                 "created_at": e.created_at,
                 "source": e.source,
             }
 
     def list_tasks(self) -> list[dict]:
-        engine = self.require_ready()
-        return [self.task_info(n) for n in sorted(engine.table.tasks)]
+        self.require_ready()
+        return [self.task_info(n) for n in sorted(self.table.tasks)]
 
     def family_info(self, name: str) -> dict:
-        engine = self.require_ready()
+        self.require_ready()
         validate_name(name, "family")
-        with engine.table.lock:
-            e = engine.table.family(name)
-            tasks = sorted(n for n, t in engine.table.tasks.items() if t.family == name)
+        with self.table.lock:
+            e = self.table.family(name)
+            tasks = sorted(n for n, t in self.table.tasks.items() if t.family == name)
             return {
                 "name": name,
                 "l": e.length,
-                "d": engine.d_model,
+                "d": self.table.d,
                 "tasks": len(tasks),
                 "created_at": e.created_at,
                 "source": e.source,
@@ -275,11 +270,11 @@ class ServiceState:
             }
 
     def list_families(self) -> list[dict]:
-        engine = self.require_ready()
-        return [self.family_info(n) for n in sorted(engine.table.families)]
+        self.require_ready()
+        return [self.family_info(n) for n in sorted(self.table.families)]
 
     def refresh_gauges(self) -> None:
         if self.engine is not None:
-            self.metrics.tasks_resident.set(len(self.engine.table.tasks))
-            self.metrics.families_resident.set(len(self.engine.table.families))
-            self.metrics.table_bytes.set(self.engine.table.nbytes())
+            self.metrics.tasks_resident.set(len(self.table.tasks))
+            self.metrics.families_resident.set(len(self.table.families))
+            self.metrics.table_bytes.set(self.table.nbytes())

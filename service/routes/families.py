@@ -24,8 +24,8 @@ async def get_family(name: str, state: StateDep) -> FamilyInfo:
 )
 async def create_family(request: Request, state: StateDep) -> FamilyInfo:
     """Add a shared prompt; 409 if the name is taken or it was trained for another backbone."""
-    engine = state.require_ready()
-    family = await family_from_request(request, engine.fingerprint)
+    state.require_ready()
+    family = await family_from_request(request, state.fingerprint)
     await state.put_family(family, create_only=True)
     return FamilyInfo(**state.family_info(family.name))
 

@@ -20,8 +20,8 @@ async def ready(state: StateDep) -> JSONResponse:
     body = {"status": state.phase}
     if state.failure:
         body["error"] = state.failure
-    if state.ready and state.engine is not None:
-        body |= {"tasks": len(state.engine.table.tasks), "families": len(state.engine.table.families)}
+    if state.ready and state.table is not None:
+        body |= {"tasks": len(state.table.tasks), "families": len(state.table.families)}
     return JSONResponse(
         body, status_code=200 if state.ready else 503, headers=None if state.ready else {"Retry-After": "1"}
     )
