@@ -49,6 +49,11 @@ class Metrics:
             self.mixed_batches.inc()
         self.inference_seconds.observe(seconds)
 
+    def observe_table(self, tasks: int, families: int, nbytes: int) -> None:
+        self.tasks_resident.set(tasks)
+        self.families_resident.set(families)
+        self.table_bytes.set(nbytes)
+
     def observe_response(self, route: str, method: str, status: int, seconds: float) -> None:
         self.request_seconds.labels(route, method).observe(seconds)
         self.responses.labels(str(status)).inc()
