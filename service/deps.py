@@ -1,6 +1,6 @@
 """FastAPI dependencies: what a route needs, as ``Annotated`` types, and the admin check.
 
-A route names the component it uses (``Requests``, ``ViewsDep``, ``MutationsDep``); asking for
+A route names the component it uses (``RequestPathDep``, ``ViewsDep``, ``MutationsDep``); asking for
 one answers 503 until the server is ready. All are ``async``: FastAPI runs plain ``def``
 dependencies in a thread pool, a thread hop per request that costs more than the work they do.
 """
@@ -38,7 +38,7 @@ async def get_mutations(request: Request) -> Mutations:
     return request.app.state.service.require_ready().mutations
 
 
-Requests = Annotated[RequestPath, Depends(get_request_path)]
+RequestPathDep = Annotated[RequestPath, Depends(get_request_path)]
 ViewsDep = Annotated[Views, Depends(get_views)]
 MutationsDep = Annotated[Mutations, Depends(get_mutations)]
 
