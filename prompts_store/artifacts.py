@@ -7,6 +7,7 @@ contiguous float32 on the CPU, whatever dtype they arrived in.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -44,6 +45,21 @@ def checked_matrix(value: object, what: str, rows: int | None = None) -> torch.T
     if bad:
         raise InvalidArtifact(f"{what} holds {bad} non-finite value(s) (NaN or Inf)")
     return value
+
+
+def check_factor_shapes(task: str, u_shape: Sequence[int], v_shape: Sequence[int], family: str, l: int, d: int) -> None:
+    """THE check that a task's factors u (l, r), v (d, r) fit a family's prompt (l, d): raise
+    :class:`InvalidArtifact` (HTTP 422) naming each mismatch. Stores, the service's prompt table
+    and importers all call this one."""
+    wrong = []
+    if u_shape[0] != l:
+        wrong.append(f"u has length {u_shape[0]}, family {family!r} needs l={l}")
+    if v_shape[0] != d:
+        wrong.append(f"v has length {v_shape[0]}, family {family!r} needs d={d}")
+    if wrong:
+        raise InvalidArtifact(
+            f"task {task!r}: factors u {tuple(u_shape)}, v {tuple(v_shape)} do not fit: {'; '.join(wrong)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -109,14 +125,7 @@ class Task:
         """Raise :class:`InvalidArtifact` unless the factors match the family's (l, d)."""
         if family.name != self.family:
             raise InvalidArtifact(f"task {self.name!r} belongs to family {self.family!r}, not {family.name!r}")
-        if self.u.shape[0] != family.length:
-            raise InvalidArtifact(
-                f"task {self.name!r}: u has length {self.u.shape[0]}, family {family.name!r} needs l={family.length}"
-            )
-        if self.v.shape[0] != family.d:
-            raise InvalidArtifact(
-                f"task {self.name!r}: v has length {self.v.shape[0]}, family {family.name!r} needs d={family.d}"
-            )
+        check_factor_shapes(self.name, self.u.shape, self.v.shape, family.name, family.length, family.d)
 
     @classmethod
     def identity(cls, name: str, family: Family, source: str = "") -> Task:

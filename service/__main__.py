@@ -21,6 +21,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from .app import create_app
+from .errors import describe_validation_errors
 from .settings import Settings
 
 FLAGS = {  # flag -> settings field
@@ -69,13 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as e:
-        for err in e.errors():
-            where = ".".join(str(x) for x in err["loc"]) or "settings"
-            print(f"mpt serve: invalid setting {where}={err.get('input')!r}: {err['msg']}", file=sys.stderr)
+        print(f"mpt serve: invalid settings: {describe_validation_errors(e.errors(), limit=None)}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    state = app.state.service
+    lifecycle = app.state.service
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -84,14 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=settings.drain_timeout_s,
         lifespan="on",
     )
-    server = DrainingServer(config, state.begin_drain)
+    server = DrainingServer(config, lifecycle.begin_drain)
 
     def fatal() -> None:
         server.should_exit = True
 
-    state.on_fatal = fatal
+    lifecycle.on_fatal = fatal
     server.run()
-    return 1 if state.phase == "failed" else 0
+    return 1 if lifecycle.phase == "failed" else 0
 
 
 if __name__ == "__main__":

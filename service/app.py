@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .errors import install_error_handlers
+from .lifecycle import Lifecycle
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
 from .routes import families, ops, predict, tasks
 from .settings import Settings, get_settings
-from .state import ServiceState
 
 log = logging.getLogger("mpt.service")
 
@@ -35,20 +35,20 @@ def warn_if_exposed(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    state = ServiceState(settings)
+    lifecycle = Lifecycle(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         warn_if_exposed(settings)
-        await state.start()
+        await lifecycle.start()
         yield
-        await state.stop()
+        await lifecycle.stop()
 
     app = FastAPI(title="mpt-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.state.service = state
+    app.state.service = lifecycle  # what deps.py hands the routes
     install_error_handlers(app)
     for router in (predict.router, tasks.router, families.router, ops.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=lifecycle.metrics)
     return app

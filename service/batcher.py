@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from .engine import Row, RowResult
+from .rows import Row, RowResult
 
 log = logging.getLogger("mpt.service")
 
@@ -37,7 +37,11 @@ class Pending:
         self.future: asyncio.Future[list[RowResult]] = loop.create_future()
         self.results: list[RowResult | None] = [None] * len(self.rows)
         self.remaining = len(self.rows)
-        self.cancelled = False  # set by the event loop when the deadline passes
+        self.cancelled = False  # its rows still queued are dropped, not computed
+
+    def cancel(self) -> None:
+        """The request gave up (its deadline passed): drop its rows that have not run yet."""
+        self.cancelled = True
 
     def _resolve(self) -> None:
         if not self.future.done():
@@ -98,16 +102,20 @@ class MicroBatcher:
         with self._cond:
             return not self._queue and not self._busy
 
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Drain, wait for the queue to empty (up to ``timeout``), then end the worker thread."""
         self.drain()
         deadline = time.monotonic() + timeout
-        while not self.idle() and time.monotonic() < deadline:
+        while self.running() and not self.idle() and time.monotonic() < deadline:
             time.sleep(0.01)
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        if self.running():
+            self._thread.join(timeout=5)
 
     # ---- worker thread ------------------------------------------------------------------------
     def _take_batch(self) -> list[tuple[Pending, int]] | None:

@@ -1,7 +1,9 @@
-"""FastAPI dependencies: the service state and the admin check for mutations.
+"""FastAPI dependencies: what a route needs, as ``Annotated`` types, and the admin check.
 
-Both are ``async``: FastAPI runs plain ``def`` dependencies in a thread pool, a thread hop per
-request that costs more than the work they do."""
+A route names the component it uses (``RequestPathDep``, ``ViewsDep``, ``MutationsDep``); asking for
+one answers 503 until the server is ready. All are ``async``: FastAPI runs plain ``def``
+dependencies in a thread pool, a thread hop per request that costs more than the work they do.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +13,39 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .errors import ApiError
-from .state import ServiceState
+from .lifecycle import Lifecycle
+from .mutations import Mutations
+from .request_path import RequestPath
+from .views import Views
 
 
-async def get_state(request: Request) -> ServiceState:
+async def get_lifecycle(request: Request) -> Lifecycle:
     return request.app.state.service
 
 
-StateDep = Annotated[ServiceState, Depends(get_state)]
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
 
 
-async def require_admin(request: Request, state: StateDep) -> None:
+async def get_request_path(request: Request) -> RequestPath:
+    return request.app.state.service.require_ready().requests
+
+
+async def get_views(request: Request) -> Views:
+    return request.app.state.service.require_ready().views
+
+
+async def get_mutations(request: Request) -> Mutations:
+    return request.app.state.service.require_ready().mutations
+
+
+RequestPathDep = Annotated[RequestPath, Depends(get_request_path)]
+ViewsDep = Annotated[Views, Depends(get_views)]
+MutationsDep = Annotated[Mutations, Depends(get_mutations)]
+
+
+async def require_admin(request: Request, lifecycle: LifecycleDep) -> None:
     """401 without credentials, 403 with wrong ones; open when no admin token is configured."""
-    token = state.settings.admin_token
+    token = lifecycle.settings.admin_token
     if token is None:
         return
     header = request.headers.get("authorization")

@@ -1,43 +1,33 @@
-"""The inference engine: ONE frozen backbone, the resident prompt table, and the batched
-forward — pad once, compose every row's prompt with one gather, encode once, then greedy
-decoding and/or candidate scoring. Runs on the batcher's worker thread, never on the event loop."""
+"""The inference engine: ONE frozen backbone reading the resident prompt table, and the batched
+forward that turns a micro-batch of rows into final answers. Runs on the batcher's worker thread,
+never on the event loop.
+
+``run(rows) -> results`` goes through three named stages (after infinity's batch handler):
+
+    _preprocess_batch   group rows by prompt length, compose each group's prompts with one
+                        gather (one hold of the table's lock), pad the inputs once
+    _core_batch         encode once, then greedy decoding and/or candidate scoring
+    _postprocess_batch  detokenize; pick the best candidate
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tokenizers import Tokenizer
 
 from prompts_store import NotFound
-from prompts_store.backbone import load_backbone
+from prompts_store.backbone import Backbone
 from prompts_store.prompted import encode, greedy_decode, score_candidates
 
 from .prompt_table import PromptTable
-from .settings import Settings
+from .rows import Row, RowResult
 
 log = logging.getLogger("mpt.service")
-
-
-@dataclass
-class Row:
-    """One input of one request, as queued for a batch."""
-
-    task: str
-    input_ids: list[int]
-    max_new_tokens: int = 0  # generation when candidates is None
-    candidates: list[list[int]] | None = None  # token ids of each candidate (scoring mode)
-    enqueued_at: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
-class RowResult:
-    output: str | None = None
-    scores: list[float] | None = None
-    error: Exception | None = None
 
 
 def unpadded(fast: Tokenizer | None) -> Tokenizer | None:
@@ -53,17 +43,26 @@ def unpadded(fast: Tokenizer | None) -> Tokenizer | None:
     return fast
 
 
+@dataclass
+class Group:
+    """Rows of one prompt length, ready for one forward pass."""
+
+    index: list[int]  # the rows' positions in the batch
+    rows: list[Row]
+    prompts: torch.Tensor  # (B, l, d)
+    ids: torch.Tensor | None = None  # (B, n) padded once
+    mask: torch.Tensor | None = None  # (B, n)
+
+
 class Engine:
-    def __init__(self, settings: Settings):
-        bb = load_backbone(settings.model, settings.device, settings.dtype, settings.attn_implementation)
-        self.model, self.tokenizer, self.device = bb.model, bb.tokenizer, bb.device
+    def __init__(self, backbone: Backbone, table: PromptTable):
+        self.model, self.tokenizer, self.device = backbone.model, backbone.tokenizer, backbone.device
         self.dtype = self.model.get_input_embeddings().weight.dtype
-        self._fast = unpadded(getattr(self.tokenizer, "backend_tokenizer", None))
-        self.fingerprint = bb.fingerprint
-        self.d_model = bb.d_model
+        self.d_model = backbone.d_model
         self.pad_id = int(self.tokenizer.pad_token_id)
-        self.table = PromptTable(self.d_model, self.device)
-        log.info("backbone %s loaded on %s (%s), d_model=%d", settings.model, self.device, self.dtype, self.d_model)
+        self._fast = unpadded(getattr(self.tokenizer, "backend_tokenizer", None))
+        self._table = table
+        log.info("backbone %s on %s (%s), d_model=%d", backbone.model_id, self.device, self.dtype, self.d_model)
 
     # ---- tokenisation (event loop side; cheap) --------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
@@ -76,60 +75,63 @@ class Engine:
     # ---- the batched forward (worker thread) --------------------------------------------------
     @torch.inference_mode()
     def run(self, rows: Sequence[Row]) -> list[RowResult]:
-        """Results for ``rows``, in order. Rows whose task vanished get a NotFound error."""
+        """Final answers for ``rows``, in order. A row whose task is gone fails alone (NotFound)."""
         results = [RowResult() for _ in rows]
-        groups: dict[int, list[int]] = {}  # prompt length -> row indices
-        for i, row in enumerate(rows):
-            try:
-                groups.setdefault(self.table.task_prompt_length(row.task), []).append(i)
-            except (NotFound, KeyError):
-                results[i].error = NotFound(f"task {row.task!r} does not exist")
-        for idx in groups.values():
-            self._run_group([rows[i] for i in idx], [results[i] for i in idx])
+        for group in self._preprocess_batch(rows, results):
+            generated, scores = self._core_batch(group)
+            self._postprocess_batch(group, generated, scores, results)
         return results
 
-    def _run_group(self, rows: list[Row], results: list[RowResult]) -> None:
-        try:
-            prompts = self.table.compose([r.task for r in rows]).to(self.dtype)  # (B, l, d)
-        except NotFound:  # a task was deleted between grouping and composing: serve the others
-            alive = [i for i, r in enumerate(rows) if r.task in self.table.tasks]
-            for i in set(range(len(rows))) - set(alive):
-                results[i].error = NotFound(f"task {rows[i].task!r} does not exist")
-            if alive:
-                self._run_group([rows[i] for i in alive], [results[i] for i in alive])
-            return
-        ids, mask = self._pad([r.input_ids for r in rows])  # (B, n), padded once
-        hidden, enc_mask = encode(self.model, prompts, ids, mask)  # (B, l + n, d)
-        gen = [i for i, r in enumerate(rows) if r.candidates is None]
+    def _preprocess_batch(self, rows: Sequence[Row], results: list[RowResult]) -> list[Group]:
+        by_length: dict[int, list[int]] = {}  # prompt length -> row positions
+        with self._table.lock:  # grouping and composing see one state of the table
+            for i, row in enumerate(rows):
+                try:
+                    by_length.setdefault(self._table.task_prompt_length(row.task), []).append(i)
+                except NotFound as e:
+                    results[i].error = e
+            groups = [
+                Group(idx, [rows[i] for i in idx], self._table.compose([rows[i].task for i in idx]))
+                for idx in by_length.values()
+            ]
+        for g in groups:
+            g.prompts = g.prompts.to(self.dtype)  # (B, l, d)
+            g.ids, g.mask = self._pad([r.input_ids for r in g.rows])  # (B, n)
+        return groups
+
+    def _core_batch(self, g: Group) -> tuple[dict[int, list[int]], dict[int, list[float]]]:
+        """Token ids generated per generating row, log-likelihoods per scoring row (by position in g)."""
+        hidden, enc_mask = encode(self.model, g.prompts, g.ids, g.mask)  # (B, l + n, d), (B, l + n)
+        generated: dict[int, list[int]] = {}
+        gen = [i for i, r in enumerate(g.rows) if r.candidates is None]
         if gen:
-            self._generate(rows, results, gen, hidden, enc_mask)
-        scored = [i for i, r in enumerate(rows) if r.candidates is not None]
+            sel = torch.tensor(gen, device=self.device)
+            steps = max(g.rows[i].max_new_tokens for i in gen)
+            tokens = greedy_decode(self.model, hidden[sel], enc_mask[sel], steps).tolist()  # (G, <= steps)
+            generated = dict(zip(gen, tokens))
+        scores: dict[int, list[float]] = {}
+        scored = [i for i, r in enumerate(g.rows) if r.candidates is not None]
         if scored:
-            self._score(rows, results, scored, hidden, enc_mask)
+            pairs = [(i, cand) for i in scored for cand in g.rows[i].candidates.ids]  # (row, candidate)
+            cand_ids, cand_mask = self._pad([c for _, c in pairs])  # (P, m)
+            row_index = torch.tensor([i for i, _ in pairs], device=self.device)  # (P,)
+            flat = score_candidates(self.model, hidden, enc_mask, row_index, cand_ids, cand_mask).tolist()
+            k = 0
+            for i in scored:
+                n = len(g.rows[i].candidates.ids)
+                scores[i], k = flat[k : k + n], k + n
+        return generated, scores
 
-    def _generate(self, rows, results, gen, hidden, enc_mask) -> None:
-        sel = torch.tensor(gen, device=self.device)
-        steps = max(rows[i].max_new_tokens for i in gen)
-        tokens = greedy_decode(self.model, hidden[sel], enc_mask[sel], steps).tolist()  # (G, <= steps)
-        for j, i in enumerate(gen):
+    def _postprocess_batch(
+        self, g: Group, generated: dict[int, list[int]], scores: dict[int, list[float]], results: list[RowResult]
+    ) -> None:
+        for i, tokens in generated.items():
             # greedy is row-wise: a row's first k tokens do not depend on how long others decode
-            out = tokens[j][: rows[i].max_new_tokens]
-            results[i].output = self.tokenizer.decode(out, skip_special_tokens=True).strip()
-
-    def _score(self, rows, results, scored, hidden, enc_mask) -> None:
-        pair_rows, pair_ids = [], []
-        for i in scored:
-            for cand in rows[i].candidates:
-                pair_rows.append(i)
-                pair_ids.append(cand)
-        cand_ids, cand_mask = self._pad(pair_ids)
-        row_index = torch.tensor(pair_rows, device=self.device)
-        scores = score_candidates(self.model, hidden, enc_mask, row_index, cand_ids, cand_mask).tolist()
-        k = 0
-        for i in scored:
-            n = len(rows[i].candidates)
-            results[i].scores = scores[k : k + n]
-            k += n
+            out = tokens[: g.rows[i].max_new_tokens]
+            results[g.index[i]].output = self.tokenizer.decode(out, skip_special_tokens=True).strip()
+        for i, s in scores.items():
+            best = max(range(len(s)), key=s.__getitem__)
+            results[g.index[i]].output, results[g.index[i]].scores = g.rows[i].candidates.texts[best], s
 
     def _pad(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         n = max(len(s) for s in seqs)

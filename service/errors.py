@@ -4,6 +4,7 @@ mapping of every exception the app can meet onto it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +23,27 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """THE error body of the API; also an ASGI app, so middleware answers with it too."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_validation_errors(errors: Sequence[Mapping], limit: int | None = 5) -> str:
+    """THE one-line form of pydantic errors, naming each bad value: ``where=value: message; ...``.
+
+    Locations drop FastAPI's ``body`` prefix; a missing field or a whole-object error names no
+    value (the value would be the whole input, which may hold secrets)."""
+    parts = []
+    for err in list(errors)[:limit]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        if where and err.get("type") != "missing" and "input" in err:
+            where = f"{where}={_short(err['input'])}"
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid input"
 
 
 STORE_STATUS = {InvalidName: 422, InvalidArtifact: 422, NotFound: 404, Conflict: 409}
@@ -49,11 +70,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in e.errors()[:5]:
-            where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+        return error_response(422, "invalid_request", describe_validation_errors(e.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from .engine import Row
+from .rows import Row
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -48,6 +48,11 @@ class Metrics:
         if tasks > 1:
             self.mixed_batches.inc()
         self.inference_seconds.observe(seconds)
+
+    def observe_table(self, tasks: int, families: int, nbytes: int) -> None:
+        self.tasks_resident.set(tasks)
+        self.families_resident.set(families)
+        self.table_bytes.set(nbytes)
 
     def observe_response(self, route: str, method: str, status: int, seconds: float) -> None:
         self.request_seconds.labels(route, method).observe(seconds)

@@ -3,28 +3,15 @@ per-request metrics (latency by route, responses by status)."""
 
 from __future__ import annotations
 
-import json
 import time
 
-from .errors import ApiError
+from .errors import ApiError, error_response
 from .metrics import Metrics
 
 
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int):
         super().__init__(413, "body_too_large", f"request body over the limit of {limit} bytes")
-
-
-async def _send_error(send, err: ApiError) -> None:
-    body = json.dumps({"error": {"code": err.code, "message": err.message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": err.status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
@@ -41,7 +28,8 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = False
                 if too_big:  # refuse without reading a byte of the body
-                    return await _send_error(send, BodyTooLarge(self.max_bytes))
+                    err = BodyTooLarge(self.max_bytes)
+                    return await error_response(err.status, err.code, err.message)(scope, receive, send)
         seen = 0
 
         async def limited_receive():

@@ -7,20 +7,25 @@
 A task costs (l + d)·r floats. Adding a task takes a free slot, growing capacity by doubling
 (amortised, no reallocation per upload); deleting frees the slot. All reads and writes hold
 ``lock``; a batch gathers its rows' prompts under it, so a request sees a task's old or new
-factors, never a mix.
+factors, never a mix. Entries are immutable (a write replaces them), so a :meth:`snapshot` stays
+consistent for as long as a reader keeps it.
+
+Built once at start-up and handed to the engine (reads) and to the mutation path (the one writer).
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 from dataclasses import dataclass
 
 import torch
 
 from prompts_store import Conflict, Family, NotFound, Task, compose_rows
+from prompts_store.artifacts import check_factor_shapes
 
 
-@dataclass
+@dataclass(frozen=True)
 class FamilyEntry:
     slot: int
     length: int
@@ -29,13 +34,23 @@ class FamilyEntry:
     source: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskEntry:
     slot: int
     family: str
     rank: int
     created_at: str
     source: str
+
+
+@dataclass(frozen=True)
+class TableSnapshot:
+    """The table's entries as of one instant (copies of its maps; the entries are immutable)."""
+
+    d: int
+    families: dict[str, FamilyEntry]
+    tasks: dict[str, TaskEntry]
+    family_tasks: dict[str, int]  # family -> how many tasks use it
 
 
 def _grown(t: torch.Tensor, dim: int, size: int) -> torch.Tensor:
@@ -56,6 +71,7 @@ class PromptTable:
         self.v = torch.zeros(task_capacity, d, 1, device=device)
         self.families: dict[str, FamilyEntry] = {}
         self.tasks: dict[str, TaskEntry] = {}
+        self.family_tasks: collections.Counter[str] = collections.Counter()  # family -> its task count
         self._free_tasks: list[int] = []
         self._next_task = 0
         self._free_families: list[int] = []
@@ -69,6 +85,7 @@ class PromptTable:
             raise NotFound(f"family {name!r} does not exist") from None
 
     def task(self, name: str) -> TaskEntry:
+        """THE "task does not exist" (404) of the service: every lookup of a task by name ends here."""
         try:
             return self.tasks[name]
         except KeyError:
@@ -91,16 +108,31 @@ class PromptTable:
             # the gather copies the rows, so later writes to a slot cannot reach this batch
             return compose_rows(self.shared[:, :length], self.u[:, :length], self.v, fam_idx, task_idx)
 
+    def check_fits(self, task: Task) -> FamilyEntry:
+        """The served family of ``task``: NotFound when it is not served, InvalidArtifact (422)
+        when the factors do not fit its (l, d)."""
+        with self.lock:
+            fam = self.families.get(task.family)
+            if fam is None:
+                raise NotFound(f"task {task.name!r}: family {task.family!r} does not exist")
+            check_factor_shapes(task.name, task.u.shape, task.v.shape, task.family, fam.length, self.d)
+            return fam
+
+    def snapshot(self) -> TableSnapshot:
+        """Every entry as of one instant: O(tasks) map copies under the lock, nothing more."""
+        with self.lock:
+            return TableSnapshot(self.d, dict(self.families), dict(self.tasks), dict(self.family_tasks))
+
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.shared, self.u, self.v))
 
     # ---- writes ------------------------------------------------------------------------------
-    def put_family(self, family: Family) -> None:
+    def put_family(self, family: Family) -> FamilyEntry:
         if family.d != self.d:
             raise Conflict(f"family {family.name!r} has d={family.d}, the backbone has d_model={self.d}")
         with self.lock:
             old = self.families.get(family.name)
-            if old is not None and old.length != family.length and self._users(family.name):
+            if old is not None and old.length != family.length and self.family_tasks[family.name]:
                 raise Conflict(
                     f"family {family.name!r} has tasks of l={old.length}; cannot change it to l={family.length}"
                 )
@@ -108,29 +140,25 @@ class PromptTable:
             slot = old.slot if old is not None else self._take_family_slot()
             self.shared[slot].zero_()
             self.shared[slot, : family.length] = family.shared.to(self.device)
-            self.families[family.name] = FamilyEntry(
-                slot, family.length, family.fingerprint, family.created_at, family.source
-            )
+            entry = FamilyEntry(slot, family.length, family.fingerprint, family.created_at, family.source)
+            self.families[family.name] = entry
+            return entry
 
-    def remove_family(self, name: str) -> None:
+    def remove_family(self, name: str, missing_ok: bool = False) -> None:
         with self.lock:
+            if missing_ok and name not in self.families:
+                return
             entry = self.family(name)
-            users = self._users(name)
-            if users:
+            if self.family_tasks[name]:
+                users = [n for n, e in self.tasks.items() if e.family == name]  # only to name a few
                 raise Conflict(f"family {name!r} is used by {len(users)} task(s), e.g. {users[:3]}")
             del self.families[name]
+            del self.family_tasks[name]
             self._free_families.append(entry.slot)
 
-    def put_task(self, task: Task) -> None:
+    def put_task(self, task: Task) -> TaskEntry:
         with self.lock:
-            fam = self.families.get(task.family)
-            if fam is None:
-                raise NotFound(f"task {task.name!r}: family {task.family!r} does not exist")
-            if task.u.shape[0] != fam.length or task.v.shape[0] != self.d:
-                raise Conflict(
-                    f"task {task.name!r}: factors u {tuple(task.u.shape)}, v {tuple(task.v.shape)} do not fit "
-                    f"family {task.family!r} (l={fam.length}, d={self.d})"
-                )
+            fam = self.check_fits(task)
             if task.rank > self.u.shape[2]:
                 self.u, self.v = _grown(self.u, 2, task.rank), _grown(self.v, 2, task.rank)
             old = self.tasks.get(task.name)
@@ -139,18 +167,23 @@ class PromptTable:
             self.v[slot].zero_()
             self.u[slot, : fam.length, : task.rank] = task.u.to(self.device)
             self.v[slot, :, : task.rank] = task.v.to(self.device)
-            self.tasks[task.name] = TaskEntry(slot, task.family, task.rank, task.created_at, task.source)
+            entry = TaskEntry(slot, task.family, task.rank, task.created_at, task.source)
+            self.tasks[task.name] = entry
+            if old is not None:
+                self.family_tasks[old.family] -= 1
+            self.family_tasks[task.family] += 1
+            return entry
 
-    def remove_task(self, name: str) -> None:
+    def remove_task(self, name: str, missing_ok: bool = False) -> None:
         with self.lock:
+            if missing_ok and name not in self.tasks:
+                return
             entry = self.task(name)
             del self.tasks[name]
+            self.family_tasks[entry.family] -= 1
             self._free_tasks.append(entry.slot)
 
     # ---- internals ---------------------------------------------------------------------------
-    def _users(self, family: str) -> list[str]:
-        return [n for n, e in self.tasks.items() if e.family == family]
-
     def _ensure_length(self, length: int) -> None:
         if length > self.shared.shape[1]:
             self.shared, self.u = _grown(self.shared, 1, length), _grown(self.u, 1, length)

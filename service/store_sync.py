@@ -1,86 +1,70 @@
-"""Keeping the resident prompt table in step with the store, whoever writes it.
+"""Keeping what is served in step with the store, whoever writes it.
 
 The API publishes its own writes at once; other writers (the training CLI, other replicas
 sharing the store) are noticed by polling the store's VERSION file (cheap), with a full
-listing check every ``full_check_s`` for files dropped in by hand.
+listing check every ``full_check_s`` for files dropped in by hand. Every change found goes
+through :meth:`Mutations.publish`, the path the API's writes take.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 
-from prompts_store import DirectoryStore, StoreError, check_compatible
+from prompts_store import DirectoryStore, StoreError
 
 from .metrics import Metrics
-from .prompt_table import PromptTable
+from .mutations import Change, Mutations, Stamp
 
 log = logging.getLogger("mpt.service")
 
 
 class StoreSync:
-    def __init__(self, store: DirectoryStore, table: PromptTable, fingerprint: dict, metrics: Metrics):
-        self.store, self.table, self.fingerprint, self.metrics = store, table, fingerprint, metrics
-        self.lock = threading.Lock()  # serialises store writes + table publishing (API and poller)
-        self.known: dict[str, tuple[int, int]] = {}  # "task/<name>" -> (mtime_ns, size) as published
+    def __init__(self, store: DirectoryStore, mutations: Mutations, metrics: Metrics):
+        self.store, self.mutations, self.metrics = store, mutations, metrics
         self.version = -1
         self._warned: dict[str, str] = {}
 
     def sync(self) -> dict[str, int]:
         """Publish every change in the store since the last sync; returns counts by kind."""
-        with self.lock:
+        with self.mutations.lock:
+            published = self.mutations.published
             version = self.store.version()
             snap = self.store.snapshot()
             counts = {"family": 0, "task": 0, "removed": 0}
-            for key in sorted(k for k in snap if k.startswith("family/")):
-                if self.known.get(key) != snap[key] and self._load(key, snap[key]):
-                    counts["family"] += 1
-            for key in sorted(k for k in snap if k.startswith("task/")):
-                if self.known.get(key) != snap[key] and self._load(key, snap[key]):
-                    counts["task"] += 1
-            gone = [k for k in self.known if k not in snap]
+            for kind in ("family", "task"):  # families before their tasks
+                for key in sorted(k for k in snap if k.startswith(f"{kind}/")):
+                    if published.get(key) != snap[key] and self._publish_written(key, snap[key]):
+                        counts[kind] += 1
+            gone = [k for k in published if k not in snap]
             for key in sorted(gone, key=lambda k: k.startswith("family/")):  # tasks before their families
                 kind, name = key.split("/", 1)
-                try:
-                    (self.table.remove_task if kind == "task" else self.table.remove_family)(name)
+                if self._publish(Change(kind, name), "cannot unload"):
                     counts["removed"] += 1
-                except StoreError as e:
-                    self._warn(key, f"cannot unload {key}: {e}")
-                    continue
-                del self.known[key]
             self.version = version
         for kind, n in counts.items():
             if n:
                 self.metrics.store_syncs.labels(kind).inc(n)
         return counts
 
-    def _load(self, key: str, stat: tuple[int, int]) -> bool:
+    def _publish_written(self, key: str, stamp: Stamp) -> bool:
         kind, name = key.split("/", 1)
         try:
-            if kind == "family":
-                fam = self.store.get_family(name)
-                check_compatible(name, fam.fingerprint, self.fingerprint)
-                self.table.put_family(fam)
-            else:
-                self.table.put_task(self.store.get_task(name))
-        except StoreError as e:  # not served; retried at the next sync, warned about once per reason
+            artifact = self.store.get_family(name) if kind == "family" else self.store.get_task(name)
+        except StoreError as e:
             self._warn(key, f"not serving {kind} {name!r}: {e}")
             return False
-        self.known[key] = stat
-        self._warned.pop(key, None)
-        return True
+        return self._publish(Change(kind, name, artifact, stamp), "not serving")
 
-    def mark(self, kind: str, name: str) -> None:
-        """Record a write the API already published (call with ``lock`` held)."""
-        key = f"{kind}/{name}"
-        path = self.store.family_path(name) if kind == "family" else self.store.task_path(name)
+    def _publish(self, change: Change, failure: str) -> bool:
         try:
-            st = path.stat()
-            self.known[key] = (st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            self.known.pop(key, None)
+            self.mutations.publish(change)
+        except StoreError as e:  # not served; retried at the next sync, warned about once per reason
+            self._warn(change.key, f"{failure} {change.kind} {change.name!r}: {e}")
+            return False
+        self._warned.pop(change.key, None)
+        return True
 
     def _warn(self, key: str, message: str) -> None:
         if self._warned.get(key) != message:

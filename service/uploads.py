@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from prompts_store import Family, Task, family_from_bytes, task_from_bytes
 
-from .errors import ApiError
+from .errors import ApiError, describe_validation_errors
 from .schemas import FamilyUpload, TaskUpload
 
 SAFETENSORS_TYPES = {"application/octet-stream", "application/x-safetensors", "application/safetensors"}
@@ -22,11 +22,7 @@ def _parse_json(model: type[BaseModel], body: bytes) -> BaseModel:
     try:
         return model.model_validate_json(body)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ()))
-        raise ApiError(
-            422, "invalid_request", f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-        ) from None
+        raise ApiError(422, "invalid_request", describe_validation_errors(e.errors())) from None
 
 
 def _tensor(values: list, what: str) -> torch.Tensor:

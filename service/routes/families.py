@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from ..deps import Admin, StateDep
+from ..deps import Admin, MutationsDep, ViewsDep
 from ..schemas import FamilyInfo, FamilyList, FamilyUpload
 from ..uploads import family_from_request, upload_openapi
 
@@ -10,27 +10,26 @@ router = APIRouter(prefix="/families", tags=["families"])
 
 
 @router.get("", response_model=FamilyList)
-async def list_families(state: StateDep) -> FamilyList:
-    return FamilyList(families=state.list_families())
+async def list_families(views: ViewsDep) -> FamilyList:
+    return views.families()
 
 
 @router.get("/{name}", response_model=FamilyInfo)
-async def get_family(name: str, state: StateDep) -> FamilyInfo:
-    return FamilyInfo(**state.family_info(name))
+async def get_family(name: str, views: ViewsDep) -> FamilyInfo:
+    return views.family(name)
 
 
 @router.post(
     "", status_code=201, response_model=FamilyInfo, dependencies=[Admin], openapi_extra=upload_openapi(FamilyUpload)
 )
-async def create_family(request: Request, state: StateDep) -> FamilyInfo:
+async def create_family(request: Request, mutations: MutationsDep) -> FamilyInfo:
     """Add a shared prompt; 409 if the name is taken or it was trained for another backbone."""
-    engine = state.require_ready()
-    family = await family_from_request(request, engine.fingerprint)
-    await state.put_family(family, create_only=True)
-    return FamilyInfo(**state.family_info(family.name))
+    family = await family_from_request(request, mutations.fingerprint)
+    info, _ = await mutations.put_family(family, create_only=True)
+    return info
 
 
 @router.delete("/{name}", status_code=204, dependencies=[Admin])
-async def delete_family(name: str, state: StateDep) -> Response:
-    await state.delete_family(name)
+async def delete_family(name: str, mutations: MutationsDep) -> Response:
+    await mutations.delete_family(name)
     return Response(status_code=204)

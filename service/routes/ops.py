@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from ..deps import StateDep
+from ..deps import LifecycleDep
 
 router = APIRouter(tags=["operations"])
 
@@ -15,22 +15,20 @@ async def live() -> dict:
 
 
 @router.get("/health/ready")
-async def ready(state: StateDep) -> JSONResponse:
+async def ready(lifecycle: LifecycleDep) -> JSONResponse:
     """200 once the model and store are loaded and warm; 503 before, while draining, or after a failed start."""
-    body = {"status": state.phase}
-    if state.failure:
-        body["error"] = state.failure
-    if state.ready and state.engine is not None:
-        body |= {"tasks": len(state.engine.table.tasks), "families": len(state.engine.table.families)}
-    return JSONResponse(
-        body, status_code=200 if state.ready else 503, headers=None if state.ready else {"Retry-After": "1"}
-    )
+    ok, state = lifecycle.ready, lifecycle.state
+    body = {"status": lifecycle.phase}
+    if lifecycle.failure:
+        body["error"] = lifecycle.failure
+    if ok and state is not None:
+        body |= state.views.counts()
+    return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "1"})
 
 
 @router.get("/metrics")
-async def metrics(state: StateDep) -> Response:
+async def metrics(lifecycle: LifecycleDep) -> Response:
     """Prometheus text format."""
-    state.refresh_gauges()
-    if state.batcher is not None:
-        state.metrics.queued_rows.set(state.batcher.queued_rows())
-    return Response(state.metrics.render(), media_type=state.metrics.content_type)
+    if lifecycle.state is not None:
+        lifecycle.metrics.queued_rows.set(lifecycle.state.batcher.queued_rows())
+    return Response(lifecycle.metrics.render(), media_type=lifecycle.metrics.content_type)

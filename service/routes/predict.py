@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ..deps import StateDep
+from ..deps import RequestPathDep
 from ..schemas import PredictRequest, PredictResponse
 
 router = APIRouter(tags=["predict"])
@@ -12,18 +12,16 @@ TaskQuery = Annotated[str, Query(description="task name", examples=["sentiment"]
 
 
 @router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)
-async def predict(task: TaskQuery, body: PredictRequest, state: StateDep) -> PredictResponse:
-    outputs, scores = await state.predict(task, body.input_list(), body.max_new_tokens, body.candidates)
-    return PredictResponse(task=task, outputs=outputs, scores=scores)
+async def predict(task: TaskQuery, body: PredictRequest, request_path: RequestPathDep) -> PredictResponse:
+    return await request_path.predict(task, body.input_list(), body.max_new_tokens, body.candidates)
 
 
 @router.get("/predict", response_model=PredictResponse, response_model_exclude_none=True)
 async def predict_one(
     task: TaskQuery,
-    state: StateDep,
+    request_path: RequestPathDep,
     input: Annotated[str, Query(description="one input text")],
     max_new_tokens: Annotated[int | None, Query(ge=1)] = None,
     candidate: Annotated[list[str] | None, Query(description="repeat to score candidates")] = None,
 ) -> PredictResponse:
-    outputs, scores = await state.predict(task, [input], max_new_tokens, candidate)
-    return PredictResponse(task=task, outputs=outputs, scores=scores)
+    return await request_path.predict(task, [input], max_new_tokens, candidate)

@@ -1,4 +1,5 @@
-"""The inference engine on its own: tokenisation, mixed generate/score batches, vanished tasks."""
+"""The inference engine on its own: tokenisation, mixed generate/score batches, final answers,
+vanished tasks. The engine reads a prompt table it is given; these tests fill one directly."""
 
 import json
 import shutil
@@ -7,8 +8,10 @@ import pytest
 import torch
 
 from prompts_store import NotFound
-from service.engine import Engine, Row
-from service.settings import Settings
+from prompts_store.backbone import load_backbone
+from service.engine import Engine
+from service.prompt_table import PromptTable
+from service.rows import Candidates, Row
 
 from .serving import make_store
 
@@ -16,11 +19,11 @@ from .serving import make_store
 @pytest.fixture(scope="module")
 def engine(tiny_dir, backbone, tmp_path_factory):
     store = make_store(tmp_path_factory.mktemp("eng") / "s", backbone.fingerprint, backbone.d_model, tasks=3)
-    eng = Engine(Settings(model=str(tiny_dir), store=str(store.root), device="cpu"))
-    eng.table.put_family(store.get_family("fam"))
+    table = PromptTable(backbone.d_model, backbone.device)
+    table.put_family(store.get_family("fam"))
     for n in store.list_tasks():
-        eng.table.put_task(store.get_task(n))
-    return eng
+        table.put_task(store.get_task(n))
+    return Engine(backbone, table)
 
 
 def test_tokenize_matches_the_hf_tokenizer(engine):
@@ -43,7 +46,8 @@ def test_tokenize_ignores_padding_and_truncation_saved_in_tokenizer_json(tiny_di
     }
     spec["truncation"] = {"direction": "Right", "max_length": 4, "strategy": "LongestFirst", "stride": 0}
     (tmp_path / "m" / "tokenizer.json").write_text(json.dumps(spec))
-    eng = Engine(Settings(model=str(tmp_path / "m"), store=str(tmp_path / "s"), device="cpu"))
+    bb = load_backbone(str(tmp_path / "m"), device="cpu")
+    eng = Engine(bb, PromptTable(bb.d_model, bb.device))
     texts = ["a", "a much longer input sentence than the others"]
     assert eng.tokenize(texts) == engine.tokenize(texts) == [engine.tokenize([t])[0] for t in texts]
     assert len(eng.tokenize(texts)[1]) > 4
@@ -53,7 +57,8 @@ def test_a_mixed_batch_equals_its_rows_run_alone(engine):
     ids = engine.tokenize(
         ["is a dog an animal ?", "hot or cold : snow", "a much longer input sentence than the others"]
     )
-    cands = engine.tokenize(["yes", "no", "maybe so"])
+    texts = ["yes", "no", "maybe so"]
+    cands = Candidates(texts, engine.tokenize(texts))
     rows = [Row("t0", ids[0], 5), Row("t1", ids[1], candidates=cands), Row("t2", ids[2], 3), Row("t1", ids[0], 7)]
     together = engine.run(rows)
     alone = [engine.run([r])[0] for r in rows]
@@ -62,6 +67,8 @@ def test_a_mixed_batch_equals_its_rows_run_alone(engine):
         if a.scores is not None:
             assert a.scores == pytest.approx(b.scores, abs=1e-5)
     assert together[1].scores is not None and len(together[1].scores) == 3
+    # the engine answers with the best candidate itself
+    assert together[1].output == texts[max(range(3), key=together[1].scores.__getitem__)]
     # a row's greedy output is a prefix-consistent function of its own max_new_tokens
     longer = engine.run([Row("t0", ids[0], 12)])[0].output
     assert longer.startswith(together[0].output) or together[0].output == ""

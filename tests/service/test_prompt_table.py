@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from prompts_store import Conflict, Family, NotFound, Task
+from prompts_store import Conflict, Family, InvalidArtifact, NotFound, Task
 from service.prompt_table import PromptTable
 
 FP = {"d_model": 6}
@@ -73,7 +73,7 @@ def test_family_rules():
         t.remove_family("f")
     with pytest.raises(NotFound, match="family 'nope'"):
         t.put_task(task("b", family="nope"))
-    with pytest.raises(Conflict, match="do not fit"):
+    with pytest.raises(InvalidArtifact, match="do not fit"):
         t.put_task(task("b", l=4))
     with pytest.raises(Conflict, match="d=7"):
         t.put_family(Family("g", torch.randn(2, 7), {}))

@@ -1,0 +1,89 @@
+"""The server's life: starting -> ready -> draining, or failed.
+
+Start-up runs in the background so ``/health/live`` answers at once: wire the components
+(backbone, store, prompt table; :func:`build_state`), publish the store into the table, warm up,
+start the micro-batcher and the store poller; then ``/health/ready`` answers 200. SIGTERM drains
+(readiness 503, new predictions refused, queued ones finish); stop ends the batcher and poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from .errors import ApiError
+from .metrics import Metrics
+from .settings import Settings
+from .state import ServiceState, build_state
+
+log = logging.getLogger("mpt.service")
+
+NOT_READY = {"starting": "the model is still loading", "draining": "the server is shutting down"}
+
+
+class Lifecycle:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.metrics = Metrics()
+        self.phase = "starting"  # starting -> ready -> draining; or failed
+        self.failure: str | None = None
+        self.state: ServiceState | None = None
+        self.on_fatal: Callable[[], None] | None = None  # called when start-up fails
+        self._background: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """Begin start-up in the background: /health/live answers at once, /health/ready once loaded."""
+        self._background.append(asyncio.create_task(self._start_up()))
+
+    async def _start_up(self) -> None:
+        s = self.settings
+        try:
+            t0 = time.perf_counter()
+            state = self.state = await asyncio.to_thread(build_state, s, self.metrics)
+            counts = await asyncio.to_thread(state.sync.sync)
+            warm = await asyncio.to_thread(state.engine.warm_up)
+            state.batcher.start()
+            self._background.append(asyncio.create_task(state.sync.poll_forever(s.store_poll_s)))
+            if self.phase == "starting":
+                self.phase = "ready"
+            log.info(
+                "ready in %.1fs: %d families, %d tasks from %s (warm-up %.2fs)",
+                time.perf_counter() - t0,
+                counts["family"],
+                counts["task"],
+                s.store,
+                warm,
+            )
+        except Exception as e:
+            self.phase, self.failure = "failed", f"{type(e).__name__}: {e}"
+            log.error("start-up failed: %s", self.failure)
+            if self.on_fatal is not None:
+                self.on_fatal()
+
+    def begin_drain(self) -> None:
+        """SIGTERM: readiness goes 503 and new predictions are refused; queued ones still run."""
+        if self.phase in ("starting", "ready"):
+            self.phase = "draining"
+            log.info("draining: refusing new requests, finishing in-flight ones")
+        if self.state is not None:
+            self.state.batcher.drain()
+
+    async def stop(self) -> None:
+        self.begin_drain()
+        for task in self._background:
+            task.cancel()
+        if self.state is not None:
+            await asyncio.to_thread(self.state.batcher.stop, self.settings.drain_timeout_s)
+
+    @property
+    def ready(self) -> bool:
+        return self.phase == "ready"
+
+    def require_ready(self) -> ServiceState:
+        """The running components; 503 (with Retry-After) while starting, draining or after a failed start."""
+        if self.phase == "ready" and self.state is not None:
+            return self.state
+        reason = NOT_READY.get(self.phase, f"start-up failed: {self.failure}")
+        raise ApiError(503, "not_ready", f"not ready: {reason}", {"Retry-After": "1"})
