@@ -18,7 +18,7 @@ from torch import nn
 
 from prompts_store import compose
 
-INITS = ("random", "vocab")
+from .config import INITS
 
 
 def init_prompt(kind: str, length: int, embedding: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
