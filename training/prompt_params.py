@@ -58,10 +58,6 @@ class PromptParams(nn.Module):
         l, d = shared.shape
         return cls(shared, torch.ones(num_tasks, l, rank), torch.ones(num_tasks, d, rank), train_shared, train_factors)
 
-    @property
-    def num_tasks(self) -> int:
-        return len(self.u)
-
     def trainable_count(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
