@@ -7,9 +7,10 @@
     choices    the fixed set of values, checked here and offered by the flag
     flag       the flag's name when it is not the field's name (``lam`` -> ``--lambda``)
 
-Checks run in ``__post_init__`` with messages that name the bad value. This module imports
-neither torch nor the rest of ``training`` (``mpt --help`` and ``mpt serve`` stay light); a check
-that needs the store's name rule imports it when it runs.
+Fields are keyword-only (a config is never built by position); checks run in ``__post_init__``
+with messages that name the bad value. This module imports neither torch nor the rest of
+``training`` (``mpt --help`` and ``mpt serve`` stay light); a check that needs the store's name
+rule imports it when it runs.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def check_at_least(cfg: object, minimum: float, *names: str) -> None:
             raise ValueError(f"{name}={value} must be >= {minimum}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
     """The optimisation loop every stage shares."""
 
@@ -96,7 +97,7 @@ class TrainConfig:
         return max(0.0, (self.steps - step) / max(1, self.steps - w))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PromptConfig:
     """A fresh vanilla prompt (teachers, the SPoT baseline)."""
 
@@ -108,7 +109,7 @@ class PromptConfig:
         check_choices(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DistillConfig:
     """Source distillation: L_PLM + λ(L_logits + L_hidden) on multitask batches."""
 
@@ -137,7 +138,7 @@ class DistillConfig:
             raise ValueError(f"--no-decompose keeps u = v = ones; rank={self.rank} must stay 1")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AdaptConfig:
     """Target adaptation from P* ∘ (u vᵀ)."""
 
@@ -172,7 +173,7 @@ class AdaptConfig:
         check_at_least(self, 1, "shots")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TinyConfig:
     """A small random T5 for tests, demos and offline labs (``mpt backbone tiny``)."""
 
