@@ -14,6 +14,7 @@ COPY scripts/install.sh scripts/install.sh
 COPY prompts_store prompts_store
 COPY training training
 COPY service service
+COPY mpt_cli mpt_cli
 ARG MPT_TORCH_SPEC=""
 RUN MPT_EDITABLE=0 MPT_TORCH_SPEC="$MPT_TORCH_SPEC" scripts/install.sh /opt/venv serve
 

@@ -1,1 +1,1 @@
-"""mpt-serve training: teachers, MPT source distillation, target adaptation, baselines, CLI."""
+"""mpt-serve training: teachers, MPT source distillation, target adaptation, baselines (the `mpt` CLI is mpt_cli)."""

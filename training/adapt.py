@@ -14,44 +14,22 @@ Factor init: ``ones``, ``mean`` (mean of the family's tasks' u and v), a task of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from prompts_store import DirectoryStore, Family, Task, check_compatible, compose, validate_name
+from prompts_store import DirectoryStore, Family, Task, check_compatible, compose
 from prompts_store.backbone import Backbone
 
+from .config import MODES, AdaptConfig, TrainConfig
 from .data import TaskData, k_shot
-from .loop import TrainConfig, Trainer
+from .loop import StepCallback
 from .prompt_params import PromptParams
-from .runs import check_param_count, collator_for, dev_evaluator, final_metrics, task_seed, write_report
 from .sampler import MultitaskSampler, SingleTaskSampler
-from .steps import task_loss
+from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_report
 
-MODES = ("factors", "full", "group", "prompt")
-
-
-@dataclass
-class AdaptConfig:
-    mode: str = "factors"
-    factor_init: str = "auto"  # auto (mean if the family has tasks, else ones) | ones | mean | <a task>
-    new_family: str | None = None
-    shots: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode {self.mode!r} must be one of {MODES}")
-        if self.factor_init not in ("auto", "ones", "mean"):
-            validate_name(self.factor_init, "task")
-        if self.new_family is not None:
-            validate_name(self.new_family, "family")
-            if self.mode == "factors":
-                raise ValueError("--new-family applies to modes full, group and prompt; 'factors' adds to --family")
-        if self.mode == "group" and self.new_family is None:
-            raise ValueError("mode 'group' writes a new family: give --new-family NAME")
-        if self.shots is not None and self.shots < 1:
-            raise ValueError(f"shots={self.shots} must be >= 1")
+__all__ = ["MODES", "AdaptConfig", "adapt", "initial_factors"]
 
 
 def initial_factors(store: DirectoryStore, family: Family, how: str) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -86,7 +64,11 @@ def adapt(
     run_dir: str | Path,
     resume: bool = False,
     overwrite: bool = False,
+    on_step: StepCallback | None = None,
 ) -> dict:
+    """Adapt ``family`` to the target ``tasks`` and write the result to ``store``; returns the report
+    (also in ``<run_dir>/run.json``). ``on_step`` sees every optimizer step and may raise to cancel:
+    nothing of a cancelled group is written."""
     run_dir = Path(run_dir)
     src = store.get_family(family)
     check_compatible(src.name, src.fingerprint, backbone.fingerprint)
@@ -95,24 +77,15 @@ def adapt(
         tasks = [t.with_train(k_shot(t.train, acfg.shots, task_seed(cfg.seed, t.name))) for t in tasks]
     if acfg.mode in ("full", "prompt") and acfg.new_family and len(tasks) > 1:
         raise ValueError(f"mode {acfg.mode!r} makes one family per task; --new-family needs a single --task")
-    _refuse_clashes(store, tasks, acfg, overwrite)
+    new_families = [] if acfg.mode == "factors" else [acfg.new_family] if acfg.new_family else [t.name for t in tasks]
+    refuse_clashes(store, new_families, [t.name for t in tasks], overwrite)
 
     groups = [list(tasks)] if acfg.mode == "group" else [[t] for t in tasks]
     reports = {}
     for group in groups:
-        name = acfg.new_family or group[0].name
-        reports[name if acfg.mode == "group" else group[0].name] = _adapt_group(
-            backbone,
-            group,
-            store,
-            src,
-            u0,
-            v0,
-            cfg,
-            acfg,
-            run_dir / (name if acfg.mode == "group" else group[0].name),
-            resume,
-            overwrite,
+        name = acfg.new_family if acfg.mode == "group" else group[0].name
+        reports[name] = _adapt_group(
+            backbone, group, store, src, u0, v0, cfg, acfg, run_dir / name, resume, overwrite, on_step
         )
     report = {
         "stage": "adapt",
@@ -128,60 +101,33 @@ def adapt(
     return report
 
 
-def _refuse_clashes(store: DirectoryStore, tasks: Sequence[TaskData], acfg: AdaptConfig, overwrite: bool) -> None:
-    if overwrite:
-        return
-    clash = [t.name for t in tasks if store.has_task(t.name)]
-    if acfg.mode != "factors":
-        fams = [acfg.new_family] if acfg.new_family else [t.name for t in tasks]
-        clash += [f"family {f}" for f in fams if store.has_family(f)]
-    if clash:
-        raise ValueError(f"already in the store: {clash}; pass --overwrite to replace")
-
-
 def _adapt_group(
     backbone: Backbone,
     group: list[TaskData],
     store: DirectoryStore,
     src: Family,
-    u0: torch.Tensor,
-    v0: torch.Tensor,
+    u0: torch.Tensor,  # (l, r)
+    v0: torch.Tensor,  # (d, r)
     cfg: TrainConfig,
     acfg: AdaptConfig,
     run_dir: Path,
     resume: bool,
     overwrite: bool,
+    on_step: StepCallback | None,
 ) -> dict:
     mode, tau = acfg.mode, len(group)
-    l, d, r = src.length, src.d, u0.shape[1]
     seed = task_seed(cfg.seed, group[0].name if tau == 1 else acfg.new_family)
     torch.manual_seed(seed)
-    if mode == "prompt":  # vanilla prompt tuning that starts from the stored prompt
-        shared0 = compose(src.shared, u0[None], v0[None])[0]
-        params = PromptParams.with_ones(shared0, 1, 1, train_shared=True, train_factors=False)
-        expected, formula = l * d, f"l·d = {l}·{d}"
-    else:
-        u = u0.expand(tau, l, r)
-        v = v0.expand(tau, d, r)
-        params = PromptParams(src.shared, u, v, train_shared=mode != "factors", train_factors=True)
-        if mode == "factors":
-            expected, formula = (l + d) * r, f"(l+d)·r = ({l}+{d})·{r}"
-        else:
-            expected = l * d + (l + d) * r * tau
-            formula = f"l·d + (l+d)·r·τ = {l}·{d} + ({l}+{d})·{r}·{tau}"
+    params, expected, formula = _target_params(src, u0, v0, mode, tau)
     params = params.to(backbone.device)
-    label = f"adapt {mode} {acfg.new_family or group[0].name}"
-    count = check_param_count(label, params, expected, formula)
-
-    collator = collator_for(backbone, cfg)
     if tau > 1:
         sampler = MultitaskSampler([t.train for t in group], cfg.batch_size, min(tau, cfg.batch_size), seed)
     else:
         sampler = SingleTaskSampler(group[0].train, cfg.batch_size, seed)
-    evaluate = dev_evaluator(backbone, params, group, collator, cfg)
-    result = Trainer(
-        params, task_loss(backbone, params, collator), sampler, cfg, run_dir, evaluate, label, resume
-    ).run()
+    label = f"adapt {mode} {acfg.new_family or group[0].name}"
+    outcome = run_stage(
+        backbone, StagePlan(label, params, expected, formula, sampler, group), cfg, run_dir, resume, on_step
+    )
 
     source = f"mpt:adapt:{mode}:from={src.name}"
     if mode == "factors":
@@ -189,7 +135,6 @@ def _adapt_group(
     else:
         fam = Family(acfg.new_family or group[0].name, params.shared.detach().cpu(), src.fingerprint, source=source)
         store.put_family(fam, overwrite=overwrite)
-    metrics = {}
     for i, t in enumerate(group):
         if mode == "prompt":
             task = Task.identity(t.name, fam, source=source)
@@ -197,15 +142,28 @@ def _adapt_group(
             u, v = params.factors(i)
             task = Task(t.name, fam.name, u.cpu(), v.cpu(), source=source)
         store.put_task(task, overwrite=overwrite)
-        metrics[t.name] = final_metrics(backbone, params.task_prompt(i), t, collator, cfg)
+    summary = outcome.summary()
     return {
         "family": fam.name,
         "tasks": [t.name for t in group],
-        "trainable_params": count,
+        "trainable_params": summary.pop("trainable_params"),
         "train_examples": {t.name: len(t.train) for t in group},
-        "best_step": result.best_step,
-        "best_dev_score": result.best_score,
-        "final_train_loss": result.final_loss,
-        "seconds": round(result.seconds, 2),
-        "metrics": metrics,
+        **summary,
+        "metrics": outcome.metrics,
     }
+
+
+def _target_params(
+    src: Family, u0: torch.Tensor, v0: torch.Tensor, mode: str, tau: int
+) -> tuple[PromptParams, int, str]:
+    """The trainable prompt of a mode, with its expected trainable count and that count's formula."""
+    l, d, r = src.length, src.d, u0.shape[1]
+    if mode == "prompt":  # vanilla prompt tuning that starts from the stored prompt
+        shared0 = compose(src.shared, u0[None], v0[None])[0]  # (l, d)
+        return PromptParams.with_ones(shared0, 1, 1, train_shared=True, train_factors=False), l * d, f"l·d = {l}·{d}"
+    u = u0.expand(tau, l, r)
+    v = v0.expand(tau, d, r)
+    params = PromptParams(src.shared, u, v, train_shared=mode != "factors", train_factors=True)
+    if mode == "factors":
+        return params, (l + d) * r, f"(l+d)·r = ({l}+{d})·{r}"
+    return params, l * d + (l + d) * r * tau, f"l·d + (l+d)·r·τ = {l}·{d} + ({l}+{d})·{r}·{tau}"

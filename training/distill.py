@@ -8,7 +8,7 @@ multitask only), ``decompose=False`` (one shared prompt, u = v = ones, distilled
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -16,42 +16,16 @@ import torch
 from prompts_store import DirectoryStore, Family, Task, check_compatible
 from prompts_store.backbone import Backbone
 
+from .config import DistillConfig, TrainConfig
 from .data import TaskData
 from .evaluate import stored_prompt
-from .loop import TrainConfig, Trainer
-from .prompt_params import INITS, PromptParams, init_prompt
-from .runs import check_param_count, collator_for, dev_evaluator, final_metrics, task_seed, write_report
+from .loop import StepCallback
+from .prompt_params import PromptParams, init_prompt
 from .sampler import MultitaskSampler
-from .steps import HIDDEN_CHOICES, distill_loss
+from .stage import StagePlan, collator_for, refuse_clashes, run_stage, task_seed, write_report
+from .steps import distill_loss
 
-SHARED_INITS = ("teachers-mean",) + INITS
-
-
-@dataclass
-class DistillConfig:
-    lam: float = 1.0  # λ, weight of L_logits + L_hidden
-    temperature: float = 2.0  # T of the softened distributions
-    kappa: int | None = None  # κ, most tasks per batch; None = number of source tasks
-    rank: int = 1
-    hidden: str = "decoder"  # hidden states matched by L_hidden: decoder | encoder | both
-    distill: bool = True
-    decompose: bool = True
-    shared_init: str = "teachers-mean"
-    prompt_length: int = 100  # used only when there are no teachers to take l from
-
-    def __post_init__(self) -> None:
-        if self.lam < 0:
-            raise ValueError(f"lambda={self.lam} must be >= 0")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature={self.temperature} must be > 0")
-        if self.rank < 1:
-            raise ValueError(f"rank={self.rank} must be >= 1")
-        if self.hidden not in HIDDEN_CHOICES:
-            raise ValueError(f"hidden={self.hidden!r} must be one of {HIDDEN_CHOICES}")
-        if self.shared_init not in SHARED_INITS:
-            raise ValueError(f"shared init {self.shared_init!r} must be one of {SHARED_INITS}")
-        if not self.decompose and self.rank != 1:
-            raise ValueError("--no-decompose keeps u = v = ones; rank must stay 1")
+__all__ = ["DistillConfig", "distill", "load_teachers"]
 
 
 def load_teachers(backbone: Backbone, run_dir: str | Path, tasks: Sequence[TaskData]) -> torch.Tensor:
@@ -81,6 +55,7 @@ def distill(
     teachers_run: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    on_step: StepCallback | None = None,
 ) -> dict:
     run_dir = Path(run_dir)
     if dcfg.distill and teachers_run is None:
@@ -89,62 +64,62 @@ def distill(
     teachers = load_teachers(backbone, teachers_run, tasks) if needs_teachers and teachers_run else None
     if dcfg.shared_init == "teachers-mean" and teachers is None:
         raise ValueError("--shared-init teachers-mean needs --teachers RUN")
-    if not overwrite:
-        clash = [n for n in [*(t.name for t in tasks)] if store.has_task(n)] + (
-            [family] if store.has_family(family) else []
-        )
-        if clash:
-            raise ValueError(f"already in the store: {clash}; pass --overwrite to replace")
+    refuse_clashes(store, [family], [t.name for t in tasks], overwrite)
 
-    k, d = len(tasks), backbone.d_model
-    length = teachers.shape[1] if teachers is not None else dcfg.prompt_length
-    torch.manual_seed(task_seed(cfg.seed, family))
-    if dcfg.shared_init == "teachers-mean":
-        shared0 = teachers.mean(0)
-    else:
-        gen = torch.Generator().manual_seed(task_seed(cfg.seed, family))
-        shared0 = init_prompt(dcfg.shared_init, length, backbone.model.get_input_embeddings().weight, gen)
-    student = PromptParams.with_ones(shared0, k, dcfg.rank, train_shared=True, train_factors=dcfg.decompose)
-    student = student.to(backbone.device)
-    r = dcfg.rank
-    if dcfg.decompose:
-        expected, formula = (
-            length * d + (length + d) * r * k,
-            f"l·d + (l+d)·r·K = {length}·{d} + ({length}+{d})·{r}·{k}",
-        )
-    else:
-        expected, formula = length * d, f"l·d = {length}·{d} (no decomposition)"
-    count = check_param_count(f"distill {family}", student, expected, formula)
+    plan = _student_plan(backbone, tasks, family, teachers, cfg, dcfg)
+    outcome = run_stage(backbone, plan, cfg, run_dir, resume, on_step)
 
-    collator = collator_for(backbone, cfg)
-    kappa = dcfg.kappa or k
-    sampler = MultitaskSampler([t.train for t in tasks], cfg.batch_size, kappa, task_seed(cfg.seed, family))
-    teacher_rows = teachers.to(backbone.device) if (dcfg.distill and teachers is not None) else None
-    loss = distill_loss(backbone, student, teacher_rows, collator, dcfg.lam, dcfg.temperature, dcfg.hidden)
-    evaluate = dev_evaluator(backbone, student, tasks, collator, cfg)
-    result = Trainer(student, loss, sampler, cfg, run_dir, evaluate, f"distill {family}", resume).run()
-
+    student = plan.params
     source = "mpt:distill" + ("" if dcfg.distill else ":no-distill") + ("" if dcfg.decompose else ":no-decompose")
     fam = Family(family, student.shared.detach().cpu(), backbone.fingerprint, source=source)
     store.put_family(fam, overwrite=overwrite)
-    metrics = {}
     for i, t in enumerate(tasks):
         u, v = student.factors(i)
         store.put_task(Task(t.name, family, u.cpu(), v.cpu(), source=source), overwrite=overwrite)
-        metrics[t.name] = final_metrics(backbone, student.task_prompt(i), t, collator, cfg)
+    summary = outcome.summary()
     report = {
         "stage": "distill",
         "model": backbone.model_id,
         "family": family,
         "tasks": [t.name for t in tasks],
-        "trainable_params": count,
+        "trainable_params": summary.pop("trainable_params"),
         "config": asdict(cfg),
-        "distill": asdict(dcfg) | {"kappa": kappa},
-        "best_step": result.best_step,
-        "best_dev_score": result.best_score,
-        "final_train_loss": result.final_loss,
-        "seconds": round(result.seconds, 2),
-        "metrics": metrics,
+        "distill": asdict(dcfg) | {"kappa": dcfg.kappa or len(tasks)},
+        **summary,
+        "metrics": outcome.metrics,
     }
     write_report(run_dir, report)
     return report
+
+
+def _student_plan(
+    backbone: Backbone,
+    tasks: Sequence[TaskData],
+    family: str,
+    teachers: torch.Tensor | None,  # (K, l, d)
+    cfg: TrainConfig,
+    dcfg: DistillConfig,
+) -> StagePlan:
+    """The students: P* from the teachers' mean (or a fresh prompt) and ones as factors."""
+    k, d, r = len(tasks), backbone.d_model, dcfg.rank
+    length = teachers.shape[1] if teachers is not None else dcfg.prompt_length
+    seed = task_seed(cfg.seed, family)
+    torch.manual_seed(seed)
+    if dcfg.shared_init == "teachers-mean":
+        shared0 = teachers.mean(0)  # (l, d)
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        shared0 = init_prompt(dcfg.shared_init, length, backbone.model.get_input_embeddings().weight, gen)
+    student = PromptParams.with_ones(shared0, k, r, train_shared=True, train_factors=dcfg.decompose)
+    student = student.to(backbone.device)
+    if dcfg.decompose:
+        expected = length * d + (length + d) * r * k
+        formula = f"l·d + (l+d)·r·K = {length}·{d} + ({length}+{d})·{r}·{k}"
+    else:
+        expected, formula = length * d, f"l·d = {length}·{d} (no decomposition)"
+
+    sampler = MultitaskSampler([t.train for t in tasks], cfg.batch_size, dcfg.kappa or k, seed)
+    teacher_rows = teachers.to(backbone.device) if (dcfg.distill and teachers is not None) else None
+    collator = collator_for(backbone, cfg)
+    loss = distill_loss(backbone, student, teacher_rows, collator, dcfg.lam, dcfg.temperature, dcfg.hidden)
+    return StagePlan(f"distill {family}", student, expected, formula, sampler, tasks, loss)

@@ -4,7 +4,6 @@ periodic dev evaluation with best-checkpoint selection, checkpoint + resume, a p
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -16,56 +15,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpointer, tensors_of
+from .config import TrainConfig
 from .prompt_params import PromptParams
 from .sampler import Row
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 8
-    lr: float = 0.3  # learning rate of the shared prompt P*
-    factor_lr: float | None = None  # learning rate of u, v; None = same as lr
-    warmup_steps: int | None = None  # None = 5% of steps
-    schedule: str = "linear"  # linear decay to 0 after warmup, or constant
-    weight_decay: float = 1e-5
-    grad_clip: float = 1.0
-    eval_every: int | None = None  # None = steps // 5 when a dev split exists; 0 = never
-    save_every: int | None = None  # None = same as eval_every (or steps // 5); 0 = only at the end
-    seed: int = 0
-    max_input_tokens: int = 256
-    max_target_tokens: int = 32
-    eval_batch_size: int = 32
-    eval_max_examples: int = 500  # dev examples used for checkpoint selection (0 = all)
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "max_input_tokens", "max_target_tokens", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("lr", "factor_lr"):
-            value = getattr(self, name)
-            if value is not None and not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name}={value} must be a positive number")
-        if self.schedule not in ("linear", "constant"):
-            raise ValueError(f"schedule={self.schedule!r} must be 'linear' or 'constant'")
-        for name in ("warmup_steps", "eval_every", "save_every"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name}={value} must be >= 0")
-        if self.grad_clip < 0 or self.weight_decay < 0 or self.eval_max_examples < 0:
-            raise ValueError("grad_clip, weight_decay and eval_max_examples must be >= 0")
-
-    def warmup(self) -> int:
-        return self.warmup_steps if self.warmup_steps is not None else self.steps // 20
-
-    def lr_factor(self, step: int) -> float:
-        """Multiplier of the base learning rates at 0-based ``step``."""
-        w = self.warmup()
-        if step < w:
-            return (step + 1) / w
-        if self.schedule == "constant":
-            return 1.0
-        return max(0.0, (self.steps - step) / max(1, self.steps - w))
 
 
 def progress_interval() -> float:
@@ -91,6 +43,12 @@ class TrainResult:
 
 LossFn = Callable[[list[Row]], tuple[torch.Tensor, dict[str, float]]]
 EvalFn = Callable[[], dict[str, float]]  # must return a "score" key, higher is better
+StepCallback = Callable[[int, int, float, dict[str, float], "dict[str, float] | None"], None]
+"""``on_step(step, steps, loss, logs, dev)``, called after every optimizer step (and its checkpoint,
+when one is due) with the 1-based step, the total, the smoothed training loss, this step's loss
+terms, and the dev scores when an evaluation ran at this step (else None). It may raise to stop
+the run: the exception propagates out of :meth:`Trainer.run` and the stage writes nothing; a
+later ``resume`` continues from the last checkpoint. It never changes the numbers."""
 
 
 def make_optimizer(params: PromptParams, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -108,6 +66,9 @@ def make_optimizer(params: PromptParams, cfg: TrainConfig) -> torch.optim.Optimi
 
 
 class Trainer:
+    """Runs ``cfg.steps`` optimizer steps of ``loss_fn`` on ``sampler``'s batches; keeps the best
+    parameters on dev when ``evaluate`` is given (and loads them back at the end)."""
+
     def __init__(
         self,
         params: PromptParams,
@@ -118,9 +79,11 @@ class Trainer:
         evaluate: EvalFn | None = None,
         desc: str = "train",
         resume: bool = False,
+        on_step: StepCallback | None = None,
     ):
         self.params, self.loss_fn, self.sampler, self.cfg = params, loss_fn, sampler, cfg
         self.run_dir, self.evaluate, self.desc, self.resume = Path(run_dir), evaluate, desc, resume
+        self.on_step = on_step
         self.ckpt = Checkpointer(self.run_dir)
         self.opt = make_optimizer(params, cfg)
         default_every = max(1, cfg.steps // 5)
@@ -128,16 +91,14 @@ class Trainer:
         self.save_every = cfg.save_every if cfg.save_every is not None else (self.eval_every or default_every)
 
     def run(self) -> TrainResult:
-        cfg, start, history = self.cfg, 0, []
-        best: dict | None = None
-        best_step, best_score, elapsed = None, None, 0.0
-        if self.resume and self.ckpt.exists():
-            state, best = self.ckpt.load(self.params, self.opt)
-            start, history, elapsed = state["step"], state["history"], state.get("seconds", 0.0)
-            best_step, best_score = state.get("best_step"), state.get("best_score")
-            self.sampler.load_state(state["sampler"])
-            tqdm.write(f"{self.desc}: resumed from step {start} in {self.ckpt.dir}", file=sys.stderr)
-        t0, loss_avg = time.perf_counter() - elapsed, None
+        cfg = self.cfg
+        self.history: list[dict] = []
+        self.best: dict | None = None
+        self.best_step: int | None = None
+        self.best_score: float | None = None
+        self.loss_avg: float | None = None
+        start, elapsed = self._restore() if self.resume and self.ckpt.exists() else (0, 0.0)
+        self.t0 = time.perf_counter() - elapsed
         bar = tqdm(
             total=cfg.steps,
             initial=start,
@@ -146,51 +107,79 @@ class Trainer:
             dynamic_ncols=True,
             mininterval=progress_interval(),
         )
-        for step in range(start, cfg.steps):
-            for g in self.opt.param_groups:
-                g["lr"] = g["base_lr"] * cfg.lr_factor(step)
-            loss, logs = self.loss_fn(self.sampler.next_batch())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{self.desc}: loss became {float(loss)} at step {step + 1}; lower the lr")
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_([p for p in self.params.parameters() if p.requires_grad], cfg.grad_clip)
-            self.opt.step()
-            value = float(loss.detach())
-            loss_avg = value if loss_avg is None else 0.9 * loss_avg + 0.1 * value
-            done = step + 1
-            bar.update(1)
-            postfix = {"loss": f"{loss_avg:.4f}"}
-            if self.eval_every and (done % self.eval_every == 0 or done == cfg.steps):
-                scores = self.evaluate()
-                history.append({"step": done, "loss": loss_avg, **logs, **{f"dev_{k}": v for k, v in scores.items()}})
-                if best_score is None or scores["score"] > best_score:
-                    best_score, best_step, best = scores["score"], done, tensors_of(self.params)
-                postfix["dev"] = f"{scores['score']:.4f}"
-            elif done % max(1, cfg.steps // 50) == 0:
-                history.append({"step": done, "loss": loss_avg, **logs})
-            bar.set_postfix(postfix, refresh=False)  # refreshing here would ignore mininterval
-            if (self.save_every and done % self.save_every == 0) or done == cfg.steps:
-                self.ckpt.save(
-                    self.params,
-                    self.opt,
-                    best,
-                    {
-                        "step": done,
-                        "history": history,
-                        "sampler": self.sampler.state(),
-                        "best_step": best_step,
-                        "best_score": best_score,
-                        "seconds": time.perf_counter() - t0,
-                        "config": asdict(cfg),
-                    },
-                )
-        bar.close()
-        if best is not None:
-            self.params.load_state_dict(best)
+        try:
+            for step in range(start, cfg.steps):
+                self._step(step, bar)
+        finally:
+            bar.close()  # also when a step or on_step raises: the error message starts on a line of its own
+        if self.best is not None:
+            self.params.load_state_dict(self.best)
         result = TrainResult(
-            cfg.steps, time.perf_counter() - t0, loss_avg or float("nan"), best_step, best_score, history
+            cfg.steps,
+            time.perf_counter() - self.t0,
+            self.loss_avg or float("nan"),
+            self.best_step,
+            self.best_score,
+            self.history,
         )
-        (self.run_dir / f"{self.desc.replace(' ', '_')}.history.json").write_text(json.dumps(history, indent=1))
+        (self.run_dir / f"{self.desc.replace(' ', '_')}.history.json").write_text(json.dumps(self.history, indent=1))
         return result
+
+    def _restore(self) -> tuple[int, float]:
+        """Load the run directory's checkpoint; returns (steps done, seconds spent)."""
+        state, self.best = self.ckpt.load(self.params, self.opt)
+        self.history, self.best_step, self.best_score = (
+            state["history"],
+            state.get("best_step"),
+            state.get("best_score"),
+        )
+        self.sampler.load_state(state["sampler"])
+        tqdm.write(f"{self.desc}: resumed from step {state['step']} in {self.ckpt.dir}", file=sys.stderr)
+        return state["step"], state.get("seconds", 0.0)
+
+    def _step(self, step: int, bar: tqdm) -> None:
+        """One optimizer step at 0-based ``step``, then evaluation, checkpoint and ``on_step`` as due."""
+        cfg = self.cfg
+        for g in self.opt.param_groups:
+            g["lr"] = g["base_lr"] * cfg.lr_factor(step)
+        loss, logs = self.loss_fn(self.sampler.next_batch())
+        if not torch.isfinite(loss):
+            value = float(loss.detach())
+            raise FloatingPointError(f"{self.desc}: loss became {value} at step {step + 1}; lower the lr")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for p in self.params.parameters() if p.requires_grad], cfg.grad_clip)
+        self.opt.step()
+        value = float(loss.detach())
+        self.loss_avg = value if self.loss_avg is None else 0.9 * self.loss_avg + 0.1 * value
+        done = step + 1
+        bar.update(1)
+        postfix = {"loss": f"{self.loss_avg:.4f}"}
+        scores = None
+        if self.eval_every and (done % self.eval_every == 0 or done == cfg.steps):
+            scores = self.evaluate()
+            dev = {f"dev_{k}": v for k, v in scores.items()}
+            self.history.append({"step": done, "loss": self.loss_avg, **logs, **dev})
+            if self.best_score is None or scores["score"] > self.best_score:
+                self.best_score, self.best_step, self.best = scores["score"], done, tensors_of(self.params)
+            postfix["dev"] = f"{scores['score']:.4f}"
+        elif done % max(1, cfg.steps // 50) == 0:
+            self.history.append({"step": done, "loss": self.loss_avg, **logs})
+        bar.set_postfix(postfix, refresh=False)  # refreshing here would ignore mininterval
+        if (self.save_every and done % self.save_every == 0) or done == cfg.steps:
+            self._save(done)
+        if self.on_step is not None:
+            self.on_step(done, cfg.steps, self.loss_avg, logs, scores)
+
+    def _save(self, done: int) -> None:
+        state = {
+            "step": done,
+            "history": self.history,
+            "sampler": self.sampler.state(),
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+            "seconds": time.perf_counter() - self.t0,
+            "config": asdict(self.cfg),
+        }
+        self.ckpt.save(self.params, self.opt, self.best, state)

@@ -18,6 +18,8 @@ from safetensors.torch import save as st_save
 from prompts_store import DirectoryStore, Family, InvalidArtifact, Task, read_safetensors, validate_name
 from prompts_store.atomic import atomic_write
 
+from .stage import refuse_clashes
+
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 TASK_LIST = "mpt_tasks.json"
@@ -126,12 +128,7 @@ def import_peft(
         u, v = _trim_zero_rank(cols[k].float(), rows[k].float().T)
         tasks.append(Task(name, family, u, v, source=f"peft-import:{adapter_dir.name}"))
         tasks[-1].check_fits(fam)
-    if not overwrite:  # refuse before writing anything, so an import is all or nothing on clashes
-        clash = ([f"family {family}"] if store.has_family(family) else []) + [
-            t.name for t in tasks if store.has_task(t.name)
-        ]
-        if clash:
-            raise ValueError(f"already in the store: {clash}; pass --overwrite to replace")
+    refuse_clashes(store, [family], [t.name for t in tasks], overwrite)  # before any write: all or nothing
     store.put_family(fam, overwrite=overwrite)
     for t in tasks:
         store.put_task(t, overwrite=overwrite)

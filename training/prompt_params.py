@@ -18,7 +18,7 @@ from torch import nn
 
 from prompts_store import compose
 
-INITS = ("random", "vocab")
+from .config import INITS
 
 
 def init_prompt(kind: str, length: int, embedding: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -57,10 +57,6 @@ class PromptParams(nn.Module):
     def with_ones(cls, shared: torch.Tensor, num_tasks: int, rank: int, train_shared: bool, train_factors: bool):
         l, d = shared.shape
         return cls(shared, torch.ones(num_tasks, l, rank), torch.ones(num_tasks, d, rank), train_shared, train_factors)
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.u)
 
     def trainable_count(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -10,17 +10,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
 from prompts_store import DirectoryStore, Family
 from prompts_store.backbone import Backbone
 
+from .config import TrainConfig
 from .data import TaskData
-from .loop import TrainConfig, Trainer
-from .prompt_params import PromptParams, init_prompt
-from .runs import check_param_count, collator_for, task_seed, write_report
+from .loop import StepCallback
 from .sampler import MixtureSampler
-from .steps import task_loss
+from .stage import StagePlan, refuse_clashes, run_stage, task_seed, vanilla_prompt_params, write_report
 
 
 def train_spot(
@@ -34,33 +31,30 @@ def train_spot(
     run_dir: str | Path,
     resume: bool = False,
     overwrite: bool = False,
+    on_step: StepCallback | None = None,
 ) -> dict:
     run_dir = Path(run_dir)
-    if store.has_family(family) and not overwrite:
-        raise ValueError(f"family {family!r} already exists; pass --overwrite to replace")
+    refuse_clashes(store, [family], [], overwrite)
     seed = task_seed(cfg.seed, family)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    prompt0 = init_prompt(init, prompt_length, backbone.model.get_input_embeddings().weight, gen)
-    params = PromptParams.with_ones(prompt0, 1, 1, train_shared=True, train_factors=False).to(backbone.device)
+    params = vanilla_prompt_params(backbone, init, prompt_length, seed)
     d = backbone.d_model
-    count = check_param_count(f"spot {family}", params, prompt_length * d, f"l·d = {prompt_length}·{d}")
-    collator = collator_for(backbone, cfg)
     sampler = MixtureSampler([t.train for t in tasks], cfg.batch_size, seed)
-    result = Trainer(
-        params, task_loss(backbone, params, collator), sampler, cfg, run_dir, None, f"spot {family}", resume
-    ).run()
+    formula = f"l·d = {prompt_length}·{d}"
+    plan = StagePlan(f"spot {family}", params, prompt_length * d, formula, sampler, tasks, evaluate=False)
+    outcome = run_stage(backbone, plan, cfg, run_dir, resume, on_step)
+
     fam = Family(family, params.task_prompt(0).cpu(), backbone.fingerprint, source="spot:source-mixture")
     store.put_family(fam, overwrite=overwrite)
+    summary = outcome.summary()
     report = {
         "stage": "spot",
         "model": backbone.model_id,
         "family": family,
         "tasks": [t.name for t in tasks],
-        "trainable_params": count,
+        "trainable_params": outcome.trainable_params,
         "config": asdict(cfg),
-        "final_train_loss": result.final_loss,
-        "seconds": round(result.seconds, 2),
+        "final_train_loss": summary["final_train_loss"],
+        "seconds": summary["seconds"],
     }
     write_report(run_dir, report)
     return report

@@ -10,12 +10,11 @@ from prompts_store.backbone import Backbone
 from prompts_store.prompted import prompted_forward
 
 from .batching import Collator
+from .config import HIDDEN_CHOICES
 from .loop import LossFn
 from .losses import distillation_loss, hidden_mse_loss, logits_kd_loss, plm_loss
 from .prompt_params import PromptParams
 from .sampler import Row
-
-HIDDEN_CHOICES = ("decoder", "encoder", "both")
 
 
 def task_loss(backbone: Backbone, params: PromptParams, collator: Collator) -> LossFn:

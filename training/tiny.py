@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -15,26 +14,11 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
 from transformers.utils import logging as hf_logging
 
+from .config import TinyConfig
+
+__all__ = ["SPECIALS", "TinyConfig", "build_tiny_backbone", "builtin_corpus", "train_tokenizer"]
+
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in T5
-
-
-@dataclass
-class TinyConfig:
-    d_model: int = 64
-    layers: int = 2
-    heads: int = 4
-    d_ff: int | None = None  # default 2 * d_model
-    vocab_size: int = 2000  # target size, sentinels included; a small corpus may give fewer
-    extra_ids: int = 100
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.d_model <= 0 or self.d_model % self.heads:
-            raise ValueError(f"d_model={self.d_model} must be a positive multiple of heads={self.heads}")
-        if self.layers < 1:
-            raise ValueError(f"layers={self.layers} must be >= 1")
-        if self.vocab_size < self.extra_ids + 64:
-            raise ValueError(f"vocab_size={self.vocab_size} is too small for {self.extra_ids} sentinels + text")
 
 
 def builtin_corpus() -> list[str]:

@@ -23,8 +23,8 @@ from training.adapt import AdaptConfig, adapt
 from training.data import TaskData, k_shot
 from training.distill import DistillConfig, distill
 from training.loop import TrainConfig
-from training.runs import task_seed
 from training.spot import train_spot
+from training.stage import task_seed
 from training.teachers import train_teachers, train_vanilla_prompt
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from training.cli import main
+from mpt_cli.main import main
 
 STEPS = ["--steps", "8", "--batch-size", "6", "--eval-max-examples", "8"]
 
@@ -132,5 +132,5 @@ def test_cli_errors_are_one_line_messages(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "adapt", "--help"]])
 def test_console_entry_point_runs(argv):
-    proc = subprocess.run([sys.executable, "-m", "training", *argv], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "mpt_cli", *argv], capture_output=True, text=True)
     assert proc.returncode == 0 and "usage: mpt" in proc.stdout

@@ -1,0 +1,117 @@
+"""The stage skeleton: a stage gives exactly the numbers of its building blocks, the per-step hook
+sees every step without changing a number and can cancel a run, a name clash is a Conflict."""
+
+import pytest
+import torch
+
+from prompts_store import Conflict, DirectoryStore, Family, Task
+from training.adapt import AdaptConfig, adapt
+from training.batching import Collator
+from training.data import TaskData, k_shot
+from training.loop import TrainConfig, Trainer
+from training.prompt_params import PromptParams
+from training.sampler import SingleTaskSampler
+from training.stage import dev_evaluator, task_seed
+from training.steps import task_loss
+
+L = 4
+SOURCES = ("alpha", "beta")
+
+
+def cfg(**kw):
+    return TrainConfig(**(dict(steps=12, batch_size=6, lr=0.3, eval_every=4, eval_max_examples=8, seed=5) | kw))
+
+
+def source_store(root, backbone) -> DirectoryStore:
+    """Family 'src' with two rank-one source tasks (random, so that their mean is no trivial init)."""
+    gen = torch.Generator().manual_seed(0)
+    d = backbone.d_model
+    store = DirectoryStore(root)
+    store.put_family(Family("src", torch.randn(L, d, generator=gen), backbone.fingerprint))
+    for name in SOURCES:
+        u, v = 1 + 0.1 * torch.randn(L, 1, generator=gen), 1 + 0.1 * torch.randn(d, 1, generator=gen)
+        store.put_task(Task(name, "src", u, v))
+    return store
+
+
+def test_adapt_factors_gives_exactly_the_numbers_of_its_building_blocks(backbone, toy_tasks, tmp_path):
+    """Pins the stage's numbers: seeds, k-shot subset, factor init (mean of the family's tasks),
+    sampler, loss, loop and best-on-dev selection; with a per-step hook attached."""
+    store, task, c = source_store(tmp_path / "store", backbone), toy_tasks["temperature"], cfg()
+    seen = []
+
+    def on_step(step, steps, loss, logs, dev):
+        seen.append((step, steps, loss, sorted(logs), dev))
+
+    report = adapt(backbone, [task], store, "src", c, AdaptConfig(shots=16), tmp_path / "run", on_step=on_step)
+
+    # the same run from the building blocks, by hand
+    seed = task_seed(c.seed, task.name)
+    small = task.with_train(k_shot(task.train, 16, task_seed(c.seed, task.name)))
+    members = [store.get_task(n) for n in SOURCES]
+    u0, v0 = torch.stack([t.u for t in members]).mean(0), torch.stack([t.v for t in members]).mean(0)
+    torch.manual_seed(seed)
+    params = PromptParams(store.get_family("src").shared, u0[None], v0[None], train_shared=False, train_factors=True)
+    collator = Collator(backbone.tokenizer, backbone.device, c.max_input_tokens, c.max_target_tokens)
+    sampler = SingleTaskSampler(small.train, c.batch_size, seed)
+    evaluate = dev_evaluator(backbone, params, [small], collator, c)
+    result = Trainer(params, task_loss(backbone, params, collator), sampler, c, tmp_path / "hand", evaluate).run()
+
+    stored = store.get_task("temperature")
+    assert torch.equal(stored.u, params.u[0].detach()) and torch.equal(stored.v, params.v[0].detach())
+    res = report["results"]["temperature"]
+    assert (res["final_train_loss"], res["best_step"], res["best_dev_score"]) == (
+        result.final_loss,
+        result.best_step,
+        result.best_score,
+    )
+    assert report["factor_init"] == "mean of 2 source tasks" and res["train_examples"] == {"temperature": 16}
+    # the hook saw every step, in order, with the smoothed loss, and dev scores where it evaluated
+    assert [s[0] for s in seen] == list(range(1, 13)) and {s[1] for s in seen} == {12}
+    assert seen[-1][2] == result.final_loss and all(s[3] == ["plm"] for s in seen)
+    assert [s[0] for s in seen if s[4] is not None] == [4, 8, 12] and all("score" in s[4] for s in seen if s[4])
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_raising_from_the_hook_cancels_the_run_and_writes_nothing(backbone, toy_tasks, tmp_path):
+    store = source_store(tmp_path / "store", backbone)
+    before = store.version()
+    steps = []
+
+    def cancel_at_3(step, *_):
+        steps.append(step)
+        if step == 3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        adapt(
+            backbone,
+            [toy_tasks["temperature"]],
+            store,
+            "src",
+            cfg(),
+            AdaptConfig(),
+            tmp_path / "run",
+            on_step=cancel_at_3,
+        )
+    assert steps == [1, 2, 3]
+    assert not store.has_task("temperature") and store.version() == before
+    assert not (tmp_path / "run" / "run.json").exists()
+
+
+@pytest.mark.parametrize(
+    "mode,new_family,clash",
+    [("factors", None, "task alpha"), ("full", "alpha-full", "family alpha-full, task alpha")],
+)
+def test_a_name_clash_is_a_conflict_refused_before_training(backbone, toy_tasks, tmp_path, mode, new_family, clash):
+    store = source_store(tmp_path / "store", backbone)
+    store.put_family(Family("alpha-full", torch.zeros(L, backbone.d_model), backbone.fingerprint))
+    target = TaskData("alpha", toy_tasks["temperature"].splits)  # the name of a stored task
+    steps = []
+    with pytest.raises(Conflict, match=f"already in the store: {clash}; pass --overwrite"):
+        acfg = AdaptConfig(mode=mode, new_family=new_family)
+        adapt(backbone, [target], store, "src", cfg(), acfg, tmp_path / "run", on_step=lambda s, *_: steps.append(s))
+    assert steps == [] and store.get_task("alpha").family == "src"
