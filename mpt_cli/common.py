@@ -6,6 +6,7 @@ import argparse
 import os
 
 DTYPES = ("float32", "bfloat16", "float16")
+STORE_HELP = "the prompt store: sqlite:///PATH, a directory, or postgresql://..."
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -15,14 +16,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_store_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", required=True, help="the prompt store (a directory)")
+    p.add_argument("--store", required=True, help=STORE_HELP)
 
 
 def open_store(location: str, create: bool = True):
-    """The store at ``location``; ``create=False`` refuses one that does not exist."""
-    from prompts_store import DirectoryStore
+    """The store at ``location`` (a URL or a directory); ``create=False`` refuses one that does not exist."""
+    from prompts_store import open_store as open_url
 
-    return DirectoryStore(location, create=create)
+    return open_url(location, create=create)
 
 
 def load_backbone(args: argparse.Namespace):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from prompts_store import DirectoryStore, Family, Task, check_compatible, compose
+from prompts_store import Family, Store, Task, check_compatible, compose
 from prompts_store.backbone import Backbone
 
 from .config import MODES, AdaptConfig, TrainConfig
@@ -32,14 +32,14 @@ from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_report
 __all__ = ["MODES", "AdaptConfig", "adapt", "initial_factors"]
 
 
-def initial_factors(store: DirectoryStore, family: Family, how: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+def initial_factors(store: Store, family: Family, how: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(u0 (l, r), v0 (d, r), description) for the chosen factor init."""
     if how == "auto":
-        how = "mean" if store.tasks_of(family.name) else "ones"
+        how = "mean" if store.count_tasks(family.name) else "ones"
     if how == "ones":
         return torch.ones(family.length, 1), torch.ones(family.d, 1), "ones"
     if how == "mean":
-        members = [store.get_task(n) for n in store.tasks_of(family.name)]
+        members = [store.get_task(n) for n in store.list_tasks(family=family.name)]
         if not members:
             raise ValueError(f"family {family.name!r} has no tasks to average; use --init ones")
         ranks = {t.rank for t in members}
@@ -57,7 +57,7 @@ def initial_factors(store: DirectoryStore, family: Family, how: str) -> tuple[to
 def adapt(
     backbone: Backbone,
     tasks: Sequence[TaskData],
-    store: DirectoryStore,
+    store: Store,
     family: str,
     cfg: TrainConfig,
     acfg: AdaptConfig,
@@ -104,7 +104,7 @@ def adapt(
 def _adapt_group(
     backbone: Backbone,
     group: list[TaskData],
-    store: DirectoryStore,
+    store: Store,
     src: Family,
     u0: torch.Tensor,  # (l, r)
     v0: torch.Tensor,  # (d, r)

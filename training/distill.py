@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from prompts_store import DirectoryStore, Family, Task, check_compatible
+from prompts_store import DirectoryStore, Family, Store, Task, check_compatible
 from prompts_store.backbone import Backbone
 
 from .config import DistillConfig, TrainConfig
@@ -47,7 +47,7 @@ def load_teachers(backbone: Backbone, run_dir: str | Path, tasks: Sequence[TaskD
 def distill(
     backbone: Backbone,
     tasks: Sequence[TaskData],
-    store: DirectoryStore,
+    store: Store,
     family: str,
     cfg: TrainConfig,
     dcfg: DistillConfig,

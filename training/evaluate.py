@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from prompts_store import DirectoryStore, compose
+from prompts_store import Store, compose
 from prompts_store.backbone import Backbone
 from prompts_store.prompted import encode, greedy_decode, score_candidates
 
@@ -15,7 +15,7 @@ from .data import Example, TaskData
 from .metrics import majority_baseline, mean, text_metrics
 
 
-def stored_prompt(store: DirectoryStore, task: str) -> torch.Tensor:
+def stored_prompt(store: Store, task: str) -> torch.Tensor:
     """The (l, d) prompt of a stored task, composed by the shared formula."""
     t = store.get_task(task)
     fam = store.get_family(t.family)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as st_save
 
-from prompts_store import DirectoryStore, Family, InvalidArtifact, Task, read_safetensors, validate_name
+from prompts_store import Family, InvalidArtifact, Store, Task, read_safetensors, validate_name
 from prompts_store.atomic import atomic_write
 
 from .stage import refuse_clashes
@@ -26,10 +26,10 @@ TASK_LIST = "mpt_tasks.json"
 
 
 def export_peft(
-    store: DirectoryStore, family: str, tasks: Sequence[str] | None, out: str | Path, base_model: str | None
+    store: Store, family: str, tasks: Sequence[str] | None, out: str | Path, base_model: str | None
 ) -> dict:
     fam = store.get_family(family)
-    names = list(tasks) if tasks else store.tasks_of(family)
+    names = list(tasks) if tasks else store.list_tasks(family=family)
     if not names:
         raise ValueError(f"family {family!r} has no tasks to export")
     members = [store.get_task(n) for n in names]
@@ -80,7 +80,7 @@ def _trim_zero_rank(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def import_peft(
-    store: DirectoryStore,
+    store: Store,
     adapter_dir: str | Path,
     family: str,
     fingerprint: dict,

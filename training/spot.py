@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from prompts_store import DirectoryStore, Family
+from prompts_store import Family, Store
 from prompts_store.backbone import Backbone
 
 from .config import TrainConfig
@@ -23,7 +23,7 @@ from .stage import StagePlan, refuse_clashes, run_stage, task_seed, vanilla_prom
 def train_spot(
     backbone: Backbone,
     tasks: Sequence[TaskData],
-    store: DirectoryStore,
+    store: Store,
     family: str,
     prompt_length: int,
     init: str,

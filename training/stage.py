@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from prompts_store import Conflict, DirectoryStore
+from prompts_store import Conflict, Store
 from prompts_store.atomic import atomic_write
 from prompts_store.backbone import Backbone
 
@@ -102,7 +102,7 @@ def vanilla_prompt_params(backbone: Backbone, init: str, length: int, seed: int)
     return PromptParams.with_ones(prompt0, 1, 1, train_shared=True, train_factors=False).to(backbone.device)
 
 
-def refuse_clashes(store: DirectoryStore, families: Sequence[str], tasks: Sequence[str], overwrite: bool) -> None:
+def refuse_clashes(store: Store, families: Sequence[str], tasks: Sequence[str], overwrite: bool) -> None:
     """Refuse, before anything is trained or written, to replace stored families or tasks
     unless ``overwrite``."""
     if overwrite:

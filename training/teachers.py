@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from prompts_store import DirectoryStore, Family, Task
+from prompts_store import DirectoryStore, Family, Store, Task
 from prompts_store.backbone import Backbone
 
 from .config import TrainConfig
@@ -24,7 +24,7 @@ from .stage import StagePlan, run_stage, task_seed, vanilla_prompt_params, write
 SOURCE = "teacher:vanilla-pt"
 
 
-def teacher_store(run_dir: str | Path) -> DirectoryStore:
+def teacher_store(run_dir: str | Path) -> Store:
     return DirectoryStore(Path(run_dir) / "store")
 
 

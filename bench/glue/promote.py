@@ -30,7 +30,7 @@ def promote(src_dir: str | Path, dst_dir: str | Path, names: list[str], overwrit
         else:
             old = dst.get_family(family.name)
             if old.shared.shape != family.shared.shape or not torch.equal(old.shared, family.shared):
-                others = sorted(set(dst.tasks_of(family.name)) - set(names))
+                others = sorted(set(dst.list_tasks(family=family.name)) - set(names))
                 if others or not overwrite:
                     raise ValueError(
                         f"family {family.name!r} in {dst_dir} holds a different shared prompt than in {src_dir}"
