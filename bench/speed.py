@@ -53,6 +53,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile", default="auto", help="FastOptions.compile: auto, off, default, ...")
     p.add_argument("--attention", default="auto", help="FastOptions.attention: auto, eager, sdpa")
     p.add_argument("--cross", default="auto", help="FastOptions.cross: auto, cached, absorbed")
+    p.add_argument("--static-shapes", default="auto", help="FastOptions.static_shapes: auto, on, off")
+    p.add_argument("--compile-min-batch", type=int, default=16, help="FastOptions.compile_min_batch")
+    p.add_argument("--compile-budget", type=float, default=150.0, help="seconds warm-up may spend compiling")
+    p.add_argument("--deadline", type=float, default=None, help="seconds for the whole run (cuda default 420)")
     p.add_argument("--out", default=os.environ.get("OUT") or "bench/results", help="directory of the JSON")
     return p.parse_args(argv)
 
@@ -119,6 +123,20 @@ def throughput(t: dict, batch: int) -> float:
     return batch / t["wall_median_s"]
 
 
+class Run:
+    """The record being built: written after every phase, so a run cut short still leaves its figures."""
+
+    def __init__(self, args, result: dict, deadline: float):
+        self.args, self.result, self.deadline = args, result, deadline
+
+    def left(self) -> float:
+        return self.deadline - (time.perf_counter() - T0)
+
+    def save(self) -> Path:
+        self.result["load_after"] = os.getloadavg()
+        return write_json(self.result, self.args.out, self.args.device, self.args.quick)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     from service.fast import FastOptions, FastT5
@@ -126,52 +144,62 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no GPU visible")
-    if device.type == "cpu":
+    cuda = device.type == "cuda"
+    if not cuda:
         torch.set_num_threads(args.threads)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    shape = QUICK_SHAPE if args.quick else (GPU_SHAPE if device.type == "cuda" else CPU_SHAPE)
-    repeats = args.repeats or (2 if args.quick else 7)
-    lat_repeats = args.latency_repeats or (5 if args.quick else 21)
-    cap = args.phase_cap or (20.0 if args.quick else (40.0 if device.type == "cuda" else 120.0))
+    dtype = torch.bfloat16 if cuda else torch.float32
+    shape = QUICK_SHAPE if args.quick else (GPU_SHAPE if cuda else CPU_SHAPE)
+    repeats = args.repeats or (2 if args.quick else (15 if cuda else 7))
+    lat_repeats = args.latency_repeats or (5 if args.quick else (51 if cuda else 21))
+    cap = args.phase_cap or (20.0 if args.quick else (30.0 if cuda else 120.0))
     sync = synchronizer(device)
-    result = {"command": " ".join([Path(sys.executable).name, "-m", "bench.speed", *sys.argv[1:]])}
+    result = {"command": " ".join(["python", "-m", "bench.speed", *(sys.argv[1:] if argv is None else argv)])}
     result.update(environment(device, args.threads))
     result["shape"] = shape.as_dict() | {"dtype": str(dtype).removeprefix("torch.")}
+    run = Run(args, result, args.deadline or (420.0 if cuda else 3600.0))
     say(f"building the model ({shape.d_model}d x {shape.layers} layers) on {device}, {dtype}")
     model = build_model(shape, device, dtype)
+    result["peft_attention"] = getattr(model.config, "_attn_implementation", None)
     tables = build_tables(shape, shape.tasks_in_batch, device)
     peft = build_peft(model, tables)
-    options = FastOptions(compile=args.compile, attention=args.attention, cross=args.cross)
+    options = FastOptions(compile=args.compile, attention=args.attention, cross=args.cross,
+                          static_shapes=args.static_shapes, compile_min_batch=args.compile_min_batch,
+                          max_compile_s=args.compile_budget)  # fmt: skip
     fast = FastT5(model, options)
+    result["options"] = {k: str(v) for k, v in vars(fast.options).items()}
     wl = build_workload(shape, shape.tasks_in_batch, shape.batch, device)
-    say(f"fast path options: {fast.options}; warming up")
+    say(f"fast path: {fast.options}; warming up (compile budget {args.compile_budget:.0f}s)")
     result["warm_up"] = fast.warm_up(
         batches=[shape.batch, 1], input_lens=[wl.ids.shape[1]], prompt_len=shape.prompt_len,
         steps=[shape.new_tokens], candidates=[(shape.candidates, shape.candidate_tokens)],
     )  # fmt: skip
     say(f"warm-up: {result['warm_up']}")
-    result["options"] = {k: str(v) for k, v in vars(fast.options).items()}
     sides = Sides(fast, peft, tables, shape)
-    figures, checks = {}, {}
+    figures, checks = result.setdefault("figures", {}), result.setdefault("checks", {})
 
     say("checking outputs (engine vs PEFT, same inputs)")
     checks["generate"] = compare_generate(sides.engine_generate(wl), sides.peft_generate(wl), 0)
     checks["score"] = compare_score(sides.engine_score(wl), sides.peft_score(wl), wl)
     say(f"checks: {checks}")
+    run.save()
 
     B = shape.batch
     for phase, eng, ref in [
-        ("generate", sides.engine_generate, sides.peft_generate),
         ("score", sides.engine_score, sides.peft_score),
+        ("generate", sides.engine_generate, sides.peft_generate),
     ]:
         say(f"timing {phase} at batch {B}")
-        t = interleaved({"engine": lambda e=eng: e(wl), "peft": lambda r=ref: r(wl)}, repeats, cap, sync)
+        t = interleaved(
+            {"engine": lambda e=eng: e(wl), "peft": lambda r=ref: r(wl)}, repeats, min(cap, run.left() / 6), sync
+        )
         figures[f"{phase}_b{B}"] = {
             "engine_rps": throughput(t["engine"], B), "peft_rps": throughput(t["peft"], B),
             "ratio": t["peft"]["wall_median_s"] / t["engine"]["wall_median_s"],
             "ratio_cpu_time": t["peft"]["cpu_median_s"] / t["engine"]["cpu_median_s"], "times": t,
         }  # fmt: skip
-        say(f"{phase}_b{B}: {figures[f'{phase}_b{B}']['ratio']:.2f}x PEFT")
+        fig = figures[f"{phase}_b{B}"]
+        say(f"{phase}_b{B}: engine {fig['engine_rps']:.1f} req/s, PEFT {fig['peft_rps']:.1f}, {fig['ratio']:.2f}x")
+        run.save()
 
     one = wl.row(0)
     for phase, eng, ref in [
@@ -179,27 +207,38 @@ def main(argv: list[str] | None = None) -> dict:
         ("latency_b1_generate", sides.engine_generate, sides.peft_generate),
     ]:
         say(f"timing {phase}")
-        t = interleaved({"engine": lambda e=eng: e(one), "peft": lambda r=ref: r(one)}, lat_repeats, cap, sync)
+        t = interleaved(
+            {"engine": lambda e=eng: e(one), "peft": lambda r=ref: r(one)}, lat_repeats, min(cap, run.left() / 5), sync
+        )
         figures[phase] = {
             "engine_p50_ms": 1e3 * t["engine"]["wall_median_s"], "peft_p50_ms": 1e3 * t["peft"]["wall_median_s"],
             "ratio": t["engine"]["wall_median_s"] / t["peft"]["wall_median_s"], "times": t,
         }  # fmt: skip
-        say(f"{phase}: engine {figures[phase]['engine_p50_ms']:.1f} ms, PEFT {figures[phase]['peft_p50_ms']:.1f} ms")
+        say(f"{phase}: engine {figures[phase]['engine_p50_ms']:.2f} ms, PEFT {figures[phase]['peft_p50_ms']:.2f} ms")
+        run.save()
 
     say("timing 1,000 resident tasks: every row a distinct task vs every row the same task")
     many = build_tables(shape, 1000, device, seed=3)
-    mixed = build_workload(shape, 1000, B, device)
-    single = build_workload(shape, 1, B, device)
+    mixed, single = build_workload(shape, 1000, B, device), build_workload(shape, 1, B, device)
     wide = Sides(fast, None, many, shape)
     t = interleaved({"mixed": lambda: wide.engine_score(mixed), "single": lambda: wide.engine_score(single)},
-                    repeats, cap, sync)  # fmt: skip
+                    repeats, min(cap, run.left() / 4), sync)  # fmt: skip
     figures["tenancy_1000"] = {
         "distinct_tasks_in_batch": int(mixed.task_ids.unique().numel()),
         "mixed_rps": throughput(t["mixed"], B), "single_rps": throughput(t["single"], B),
         "ratio": t["single"]["wall_median_s"] / t["mixed"]["wall_median_s"], "times": t,
     }  # fmt: skip
+    run.save()
 
-    if device.type == "cuda":
+    if fast.prepared is not None and run.left() > 60:  # what compile + graphs add: the same fast path, eager
+        say(f"timing the fast path without compile / CUDA graphs (score at batch {B})")
+        plain = FastT5(model, FastOptions(compile="off", cuda_graphs=False, attention=args.attention, cross=args.cross))
+        t = interleaved({"eager": lambda: sides.engine_score(wl, plain), "engine": lambda: sides.engine_score(wl)},
+                        repeats, min(cap, run.left() / 3), sync)  # fmt: skip
+        figures[f"score_b{B}_eager_fast_path"] = {"rps": throughput(t["eager"], B), "times": t}
+        run.save()
+
+    if cuda:
         ratios = {
             "score_b256": figures[f"score_b{B}"]["ratio"],
             "generate_b256": figures[f"generate_b{B}"]["ratio"],
@@ -212,8 +251,8 @@ def main(argv: list[str] | None = None) -> dict:
             "latency_b1": figures["latency_b1_generate"]["ratio"],
         }
     ratios["tenancy_1000"] = figures["tenancy_1000"]["ratio"]
-    result.update(figures=figures, checks=checks, ratios=ratios, load_after=os.getloadavg())
-    path = write_json(result, args.out, args.device, args.quick)
+    result["ratios"] = ratios
+    path = run.save()
     print(markdown_table(result))
     say(f"wrote {path}")
     return result

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from prompts_store.compose import inject
 
-from .ops import feed_forward, mask_bias, rms_norm
+from .ops import feed_forward, rms_norm
 from .weights import T5Weights
 
 Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -28,20 +28,25 @@ def embed_prompted(
     return inject(prompts, F.embedding(input_ids, w.embed), attention_mask)
 
 
-def encoder_stack(w: T5Weights, x: torch.Tensor, bias: torch.Tensor, attend: Attend) -> torch.Tensor:
-    """x (B, L, d) input embeddings, bias (B, H, L, L) position bias + mask -> hidden (B, L, d)."""
+def encoder_stack(w: T5Weights, x: torch.Tensor, bias, attend: Attend) -> torch.Tensor:
+    """x (B, L, d) input embeddings, bias: position bias + mask, summed (B, H, L, L) or as a tuple
+    ((1, H, L, L), (B, 1, 1, L)) -> hidden (B, L, d)."""
     B, L, _ = x.shape
     for layer in w.enc:
         h = rms_norm(x, layer.ln_attn, w.eps)
         qkv = F.linear(h, layer.wqkv).view(B, L, 3, w.heads, w.d_kv).permute(2, 0, 3, 1, 4)  # (3, B, H, L, dk)
-        x = x + F.linear(attend(qkv[0], qkv[1], qkv[2], bias), layer.wo)
-        x = x + feed_forward(rms_norm(x, layer.ln_ff, w.eps), layer.ff)
+        x = x + F.linear(attend(qkv[0], qkv[1], qkv[2], bias), layer.wo)  # a new tensor: the caller's x is kept
+        x += feed_forward(rms_norm(x, layer.ln_ff, w.eps), layer.ff)
     return rms_norm(x, w.enc_final_ln, w.eps)
 
 
-def encoder_bias(w: T5Weights, position: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(1, H, L, L) position bias + (B, L) mask -> (B, H, L, L), once per batch for every layer."""
-    return position + mask_bias(mask, position.dtype)
+def encoder_bias(position: torch.Tensor, mbias: torch.Tensor, padded: bool, summed: bool):
+    """The bias every encoder layer adds: the (1, H, L, L) position bias alone when no row is padded;
+    else with the (B, 1, 1, L) mask, as one (B, H, L, L) sum (for kernels taking one mask: once per
+    batch, not per layer) or as a pair (added in place one after the other)."""
+    if not padded:
+        return position
+    return position + mbias if summed else (position, mbias)
 
 
 def cross_kv(w: T5Weights, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -118,7 +118,8 @@ class FastT5:
             runner.load(x=x, mbias=mbias)  # pos is the bucket's, loaded when it was prepared
             hidden = runner()[:B].clone()  # the runner's output buffer is overwritten by its next call
             return Encoded(hidden, mask[:B], mbias[:B])
-        return Encoded(encoder_stack(self.w, x, encoder_bias(self.w, pos, mask), self.attend), mask, mbias)
+        bias = encoder_bias(pos, mbias, padded=not bool(mask.all()), summed=self.options.attention == "sdpa")
+        return Encoded(encoder_stack(self.w, x, bias, self.attend), mask, mbias)
 
     @torch.inference_mode()
     def generate(self, state: Encoded, max_new_tokens, rows: torch.Tensor | None = None) -> torch.Tensor:

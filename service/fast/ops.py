@@ -16,7 +16,10 @@ HALF = (torch.float16, torch.bfloat16)
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """(..., d) -> (..., d), the op order of T5LayerNorm (so fp32 results are bit-identical)."""
+    """(..., d) -> (..., d), T5LayerNorm's result: torch's fused kernel when input and weight share a
+    dtype (bit-identical to T5LayerNorm's ops in fp32, measured), else T5LayerNorm's own op order."""
+    if x.dtype == weight.dtype:
+        return torch.rms_norm(x, (x.shape[-1],), weight, eps)
     variance = x.to(torch.float32).pow(2).mean(-1, keepdim=True)  # (..., 1)
     x = x * torch.rsqrt(variance + eps)
     if weight.dtype in HALF:
@@ -39,17 +42,23 @@ def feed_forward(x: torch.Tensor, ff: FeedForward) -> torch.Tensor:
     return F.linear(h, ff.wo)
 
 
-def attend_eager(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """q (B, H, Lq, dk), k/v (B, H, Lk, dk), bias broadcastable to (B, H, Lq, Lk) -> (B, Lq, H·dk)."""
-    scores = torch.matmul(q, k.transpose(-1, -2))  # (B, H, Lq, Lk)
-    scores = scores + bias
+def attend_eager(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias) -> torch.Tensor:
+    """q (B, H, Lq, dk), k/v (B, H, Lk, dk), bias: a tensor broadcastable to (B, H, Lq, Lk), or a
+    tuple of them (e.g. the (1, H, L, L) position bias and the (B, 1, 1, L) mask: added one after
+    the other in place, which costs less than reading one materialised (B, H, L, L) sum)
+    -> (B, Lq, H·dk)."""
+    scores = torch.matmul(q, k.transpose(-1, -2))  # (B, H, Lq, Lk), a fresh tensor: add in place
+    for b in bias if isinstance(bias, tuple) else (bias,):
+        scores += b
     probs = torch.softmax(scores, dim=-1)
     out = torch.matmul(probs, v)  # (B, H, Lq, dk)
     return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
 
 
-def attend_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def attend_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias) -> torch.Tensor:
     """The same through F.scaled_dot_product_attention (the bias as a float mask, scale=1)."""
+    if isinstance(bias, tuple):
+        bias = sum(bias[1:], bias[0])
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=1.0)  # (B, H, Lq, dk)
     return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
 

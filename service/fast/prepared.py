@@ -29,7 +29,7 @@ log = logging.getLogger("mpt.fast")
 
 def _functions(w: T5Weights, attend) -> dict:
     def encoder(x, mbias, pos):  # (B, L, d), (B, 1, 1, L), (1, H, L, L) -> (B, L, d)
-        return encoder_stack(w, x, pos + mbias, attend)
+        return encoder_stack(w, x, (pos, mbias), attend)
 
     def step(tok, t, k_cache, v_cache, states, cross_bias, self_bias, k_cross=None, v_cross=None):
         kv = None if k_cross is None else (k_cross, v_cross)
@@ -75,10 +75,11 @@ class Prepared:
         if self._spent > self.options.max_compile_s:
             self.report["skipped"].append(str(key))
             return False
-        name, batch = key[0], key[1]
-        graph = self.options.cuda_graphs and batch <= self.options.graph_max_batch
-        attempts = [(self.compiled[name], graph)] if self.compiled else []
-        if graph or not self.compiled:  # graph the eager function (also when compiling failed), or plain buffers
+        name, batch, opt = key[0], key[1], self.options
+        graph = opt.cuda_graphs and batch <= opt.graph_max_batch
+        compiled = self.compiled and name in opt.compile_parts and batch >= opt.compile_min_batch
+        attempts = [(self.compiled[name], graph)] if compiled else []
+        if graph or not compiled:  # graph the eager function (also when compiling failed), or plain buffers
             attempts.append((self.eager[name], graph))
         t0 = time.perf_counter()
         ref = self.eager[name](**{k: v.clone() for k, v in example.items()})

@@ -32,22 +32,16 @@ def test_bad_options_are_refused_naming_the_value(kwargs, named):
 def test_per_device_defaults():
     cpu = FastOptions().resolved(torch.device("cpu"))
     assert (cpu.attention, cpu.compile, cpu.cuda_graphs, cpu.static, cpu.pin_memory) == (
-        "sdpa",
+        "eager",
         "off",
         False,
         False,
         False,
     )
     cuda = FastOptions().resolved(torch.device("cuda"))
-    assert (cuda.attention, cuda.compile, cuda.cuda_graphs, cuda.static, cuda.pin_memory) == (
-        "eager",
-        "default",
-        True,
-        True,
-        True,
-    )
-    off = FastOptions(compile="off", cuda_graphs=False).resolved(torch.device("cuda"))
-    assert not off.static
+    assert (cuda.compile, cuda.cuda_graphs, cuda.static, cuda.pin_memory) == ("default", True, True, True)
+    assert not FastOptions(compile="off", cuda_graphs=False).resolved(torch.device("cuda")).static
+    assert FastOptions(attention="sdpa").resolved(torch.device("cpu")).attention == "sdpa"
 
 
 @pytest.mark.parametrize("decoder", [False, True])

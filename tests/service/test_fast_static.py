@@ -75,7 +75,8 @@ def test_compiled_path_on_cpu(batch):
     """torch.compile (inductor, C++ on cpu) of the encoder and of one decoder step for one bucket
     (one layer each: compile time grows with depth, the code compiled is the same)."""
     model = random_t5("relu-tied", layers=1)
-    fast = FastT5(model, FastOptions(compile="default", static_shapes="on", length_step=8))
+    everything = dict(compile_parts=("encoder", "step"), compile_min_batch=1)
+    fast = FastT5(model, FastOptions(compile="default", static_shapes="on", length_step=8, **everything))
     report = fast.warm_up(batches=[3], input_lens=[7], prompt_len=6, steps=[3])
     prepared = report["prepared"]["prepared"]
     assert [p["compiled"] for p in prepared] == [True, True], report
@@ -88,7 +89,8 @@ def test_compiled_path_on_cpu(batch):
 
 
 def test_a_failing_compile_falls_back(model, batch):
-    fast = FastT5(model, FastOptions(static_shapes="on", length_step=8))
+    everything = dict(compile_parts=("encoder", "step", "score"), compile_min_batch=1)
+    fast = FastT5(model, FastOptions(static_shapes="on", length_step=8, **everything))
 
     def broken(**_):
         raise RuntimeError("inductor exploded")
@@ -104,7 +106,7 @@ def test_a_failing_compile_falls_back(model, batch):
 
 
 def test_a_runner_differing_from_eager_is_refused(model):
-    fast = FastT5(model, FastOptions(static_shapes="on", length_step=8))
+    fast = FastT5(model, FastOptions(static_shapes="on", length_step=8, compile_min_batch=1))
     fast.prepared.compiled = {"encoder": lambda x, mbias, pos: x}  # "compiles" to something wrong
     assert not fast.prepared.prepare(("encoder", 2, 8), {"x": torch.randn(2, 8, 32), "mbias": torch.zeros(2, 1, 1, 8),
                                                          "pos": fast.encoder_position_bias(8)})  # fmt: skip
