@@ -36,7 +36,8 @@ def encoder_stack(w: T5Weights, x: torch.Tensor, bias, attend: Attend) -> torch.
         h = rms_norm(x, layer.ln_attn, w.eps)
         qkv = F.linear(h, layer.wqkv).view(B, L, 3, w.heads, w.d_kv).permute(2, 0, 3, 1, 4)  # (3, B, H, L, dk)
         x = x + F.linear(attend(qkv[0], qkv[1], qkv[2], bias), layer.wo)  # a new tensor: the caller's x is kept
-        x += feed_forward(rms_norm(x, layer.ln_ff, w.eps), layer.ff)
+        ff = feed_forward(rms_norm(x, layer.ln_ff, w.eps), layer.ff)
+        x = x + ff if ff.dtype != x.dtype else x.add_(ff)  # an fp32 ``wo`` promotes the stream, as in HF
     return rms_norm(x, w.enc_final_ln, w.eps)
 
 

@@ -33,7 +33,10 @@ def verify(fast) -> dict:
     with torch.inference_mode():
         state = fast.encode(prompts, ids, mask)
         ref_hidden, ref_mask = fast.reference.encode(prompts.to(fast.dtype), ids, mask)
-        ours, theirs = fast.generate(state, 3), fast.reference.generate(ref_hidden, ref_mask, torch.full((3,), 3))
+        ours, theirs = (
+            fast.generate(state, 3),
+            fast.reference.generate(ref_hidden, ref_mask, torch.full((3,), 3, device=dev)),
+        )
         s_ours = fast.score(state, rows, cands, cmask)
         s_ref = fast.reference.score(ref_hidden, ref_mask, rows, cands, cmask)
     exact = fast.dtype == torch.float32

@@ -114,3 +114,21 @@ def test_greedy_strings_on_the_tiny_backbone(backbone):
     theirs = greedy_decode(backbone.model, hidden, mask, 8)
     assert tok.batch_decode(ours, skip_special_tokens=True) == tok.batch_decode(theirs, skip_special_tokens=True)
     assert torch.equal(ours, theirs)
+
+
+def test_half_precision_with_an_fp32_wo_follows_the_reference():
+    # as from_pretrained(dtype=bfloat16) loads T5: every weight bf16 except the feed-forward ``wo`` (fp32)
+    model = random_t5("gated-untied").to(torch.bfloat16)
+    for stack in (model.encoder, model.decoder):
+        for block in stack.block:
+            block.layer[-1].DenseReluDense.wo.float()
+    batch = mixed_batch(model.config.d_model, LENGTHS, model.config.vocab_size)
+    fast = FastT5(model)
+    assert fast.warm_up(batches=[5], input_lens=[7], prompt_len=6)["verify"]["ok"]
+    hidden, mask = encode(model, batch.prompts.bfloat16(), batch.ids, batch.mask)
+    state = fast.encode(batch.prompts, batch.ids, batch.mask)
+    torch.testing.assert_close(state.hidden.float(), hidden.float(), rtol=0.05, atol=0.05)
+    row_index, ids, cmask = candidates([0, 1, 1, 4], [2, 3, 2, 3], model.config.vocab_size)
+    ours = fast.score(state, row_index, ids, cmask)
+    theirs = score_candidates(model, hidden, mask, row_index, ids, cmask)
+    torch.testing.assert_close(ours, theirs, rtol=0.02, atol=0.5)
