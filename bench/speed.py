@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> dict:
         steps=[shape.new_tokens], candidates=[(shape.candidates, shape.candidate_tokens)],
     )  # fmt: skip
     say(f"warm-up: {result['warm_up']}")
+    result["fast_path_active"] = not fast.use_reference  # False: verify failed, the figures are the reference path's
+    if fast.use_reference:
+        say("WARNING: the fast path disagreed with the reference path; the engine figures are the reference path's")
     sides = Sides(fast, peft, tables, shape)
     figures, checks = result.setdefault("figures", {}), result.setdefault("checks", {})
 

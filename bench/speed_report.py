@@ -77,4 +77,6 @@ def markdown_table(result: dict) -> str:
         f"{result['versions']['peft']}; d={s['d_model']} x {s['layers']} layers, l={s['prompt_len']}, "
         f"inputs ~{s['input_len']} tokens, {s['dtype']}; load average before {result['load_before'][0]:.2f}"
     )
+    if not result.get("fast_path_active", True):
+        head += "\n\n**The fast path failed its check against the reference path: engine = reference path.**"
     return head + "\n\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)

@@ -42,7 +42,10 @@ def verify(fast) -> dict:
     exact = fast.dtype == torch.float32
     hidden_err = (state.hidden.float() - ref_hidden.float()).abs().max().item()
     score_err = (s_ours - s_ref).abs().max().item()
-    tol_h, tol_s = (1e-3, 1e-3 + 1e-4 * s_ref.abs().max().item()) if exact else (0.1, 0.05 * s_ref.abs().max().item())
+    h_scale, s_scale = max(1.0, ref_hidden.float().abs().max().item()), s_ref.abs().max().item()
+    # fp32: rounding only. Half precision: kernels round differently layer after layer; a structural
+    # mismatch (scaling, activation, bias) is off by O(1) relative, far outside these bounds
+    tol_h, tol_s = (1e-3, 1e-3 + 1e-4 * s_scale) if exact else (0.1 * h_scale, 0.5 + 0.05 * s_scale)
     ok = hidden_err <= tol_h and score_err <= tol_s
     width = max(ours.shape[1], theirs.shape[1])
     same_ids = torch.equal(
