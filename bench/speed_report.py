@@ -57,25 +57,32 @@ def markdown_table(result: dict) -> str:
     gen, sc = f[f"generate_b{B}"], f[f"score_b{B}"]
     lg, ls, ten = f["latency_b1_generate"], f["latency_b1_score"], f["tenancy_1000"]
     label = f"{s['candidates']} candidates" + (" (1 decoder step)" if s["candidate_tokens"] == 1 else "")
+    cpu = result["device"] == "cpu"
+
+    def row(name, fig, engine, peft, fmt):
+        by_cpu = [fmt.format(fig["ratio_cpu_time"])] if cpu else []
+        return (name, engine, peft, fmt.format(fig["ratio"]), *by_cpu)
+
     rows = [
-        ("figure", "engine", "PEFT", "engine / PEFT"),
-        ("---", "---:", "---:", "---:"),
-        (f"generate {s['new_tokens']} tokens, batch {B} (req/s)", f"{gen['engine_rps']:.1f}", f"{gen['peft_rps']:.1f}",
-         f"{gen['ratio']:.2f}x"),
-        (f"score {label}, batch {B} (req/s)", f"{sc['engine_rps']:.1f}", f"{sc['peft_rps']:.1f}",
-         f"{sc['ratio']:.2f}x"),
-        ("batch-1 latency, generate (p50 ms)", f"{lg['engine_p50_ms']:.1f}", f"{lg['peft_p50_ms']:.1f}",
-         f"{lg['ratio']:.2f}"),
-        (f"batch-1 latency, score {label} (p50 ms)", f"{ls['engine_p50_ms']:.1f}", f"{ls['peft_p50_ms']:.1f}",
-         f"{ls['ratio']:.2f}"),
+        ("figure", "engine", "PEFT", "engine / PEFT", *(["same, by CPU time"] if cpu else [])),
+        ("---", "---:", "---:", "---:", *(["---:"] if cpu else [])),
+        row(f"generate {s['new_tokens']} tokens, batch {B} (req/s)", gen, f"{gen['engine_rps']:.1f}",
+            f"{gen['peft_rps']:.1f}", "{:.2f}x"),
+        row(f"score {label}, batch {B} (req/s)", sc, f"{sc['engine_rps']:.1f}", f"{sc['peft_rps']:.1f}", "{:.2f}x"),
+        row("batch-1 latency, generate (p50 ms)", lg, f"{lg['engine_p50_ms']:.1f}", f"{lg['peft_p50_ms']:.1f}",
+            "{:.2f}"),
+        row(f"batch-1 latency, score {label} (p50 ms)", ls, f"{ls['engine_p50_ms']:.1f}", f"{ls['peft_p50_ms']:.1f}",
+            "{:.2f}"),
         (f"{ten['distinct_tasks_in_batch']} distinct of 1,000 tasks per batch vs 1 task (req/s)",
-         f"{ten['mixed_rps']:.1f}", f"{ten['single_rps']:.1f} (1 task)", f"{ten['ratio']:.3f}"),
+         f"{ten['mixed_rps']:.1f}", f"{ten['single_rps']:.1f} (1 task)", f"{ten['ratio']:.3f}",
+         *([f"{ten['times']['single']['cpu_median_s'] / ten['times']['mixed']['cpu_median_s']:.3f}"] if cpu else [])),
     ]  # fmt: skip
     head = (
         f"{result['device_name']} ({result['device']}, {result.get('threads') or '-'} threads), torch "
         f"{result['versions']['torch']}, transformers {result['versions']['transformers']}, peft "
         f"{result['versions']['peft']}; d={s['d_model']} x {s['layers']} layers, l={s['prompt_len']}, "
-        f"inputs ~{s['input_len']} tokens, {s['dtype']}; load average before {result['load_before'][0]:.2f}"
+        f"inputs ~{s['input_len']} tokens, {s['dtype']}; load average before/after "
+        f"{result['load_before'][0]:.2f}/{result.get('load_after', [float('nan')])[0]:.2f}"
     )
     if not result.get("fast_path_active", True):
         head += "\n\n**The fast path failed its check against the reference path: engine = reference path.**"
