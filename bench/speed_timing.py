@@ -31,8 +31,9 @@ def interleaved(
     sync()
     times = {name: {"wall": [], "cpu": []} for name in cases}
     start = time.perf_counter()
+    order = list(cases.items())
     for r in range(repeats):
-        for name, fn in cases.items():
+        for name, fn in order if r % 2 == 0 else order[::-1]:  # alternate who runs first each round
             sync()
             w0, c0 = time.perf_counter(), time.process_time()
             fn()
