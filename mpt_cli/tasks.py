@@ -63,7 +63,11 @@ def _calling(run):
     """Run ``run(client, args)``; a server or connection error is one line on stderr and status 2."""
 
     def handler(args: argparse.Namespace):
-        from mpt_client import MptError
+        try:
+            from mpt_client import MptError
+        except ImportError as e:
+            print(f"mpt tasks: needs the client's httpx ({e}): pip install 'mpt-serve[client]'", file=sys.stderr)
+            return 2
 
         try:
             with _client(args) as client:

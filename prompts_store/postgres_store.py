@@ -73,11 +73,15 @@ class PostgresStore(Store):
         self._conns_lock = threading.Lock()
         self._closed = False
         self._listener = Listener(self._connect, self.url)
-        conn = self._conn()
-        if not create and schema_version(conn) == 0:
+        try:
+            conn = self._conn()
+            with self._errors():
+                if not create and schema_version(conn) == 0:
+                    raise NotFound(f"no prompt store in {self.url} (run `mpt store init` to create one)")
+                migrate(conn, self.url)
+        except BaseException:
             self.close()
-            raise NotFound(f"no prompt store in {self.url} (run `mpt store init` to create one)")
-        migrate(conn, self.url)
+            raise
 
     # ---- connections --------------------------------------------------------------------------
     def _connect(self):
