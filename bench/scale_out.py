@@ -12,7 +12,7 @@
 Results go to bench/results/scale-out.json (each experiment its own key, with the command and the
 machine's load average). On a machine shared with other work the figures are noisy: say so.
 
-    python -m bench.scale_out throughput [--duration 10 --repeats 3 --concurrency 32]
+    python -m bench.scale_out throughput [--duration 10 --repeats 3 --concurrency 32] [--haproxy]
     python -m bench.scale_out propagation [--uploads 50 --store postgresql|sqlite|directory|URL]
 """
 
@@ -116,6 +116,8 @@ def median_run(runs: list[dict]) -> dict:
 
 # ---- throughput --------------------------------------------------------------------------------
 def throughput(args: argparse.Namespace) -> dict:
+    if args.haproxy:  # Ray's HAProxy ingress instead of its Python proxy (read when Ray loads)
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     import ray
     from ray import serve
 
@@ -154,6 +156,7 @@ def throughput(args: argparse.Namespace) -> dict:
     med = {k: median_run(v) for k, v in runs.items()}
     return {
         "model": "demo/backbone (T5, d_model 128, 4+4 layers), demo store, l = 16",
+        "ray_ingress": "HAProxy (RAY_SERVE_ENABLE_HA_PROXY=1)" if args.haproxy else "Ray's HTTP proxy (default)",
         "request": {"inputs": 1, "max_new_tokens": 4, "concurrency": args.concurrency, "tasks": len(TASKS)},
         "runs": med,
         "ray_2_vs_1": round(med["ray_2_replicas"]["rps"] / med["ray_1_replica"]["rps"], 3),
@@ -287,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per throughput measurement")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--haproxy", action="store_true", help="throughput: through Ray's HAProxy ingress (experimental)")
     ap.add_argument("--uploads", type=int, default=50)
     ap.add_argument("--store", default="postgresql", help="propagation: postgresql, sqlite, directory or a URL")
     ap.add_argument("--poll-s", type=float, default=1.0, help="propagation: MPT_STORE_POLL_S of both servers")
@@ -298,13 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.scale_out " + shlex.join(argv if argv is not None else sys.argv[1:])
     for name, run in (("throughput", throughput), ("propagation", propagation)):
         if args.experiment in (name, "all"):
+            key = f"{name}_haproxy" if name == "throughput" and args.haproxy else name
             before = _machine()
             figures = run(args)
-            result[name] = {"command": command, "machine": before, "load_avg_after": _machine()["load_avg_1_5_15"]}
+            result[key] = {"command": command, "machine": before, "load_avg_after": _machine()["load_avg_1_5_15"]}
             if args.note:
-                result[name]["note"] = args.note
-            result[name] |= figures
-            print(json.dumps({name: figures}, indent=2))
+                result[key]["note"] = args.note
+            result[key] |= figures
+            print(json.dumps({key: figures}, indent=2))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     return 0

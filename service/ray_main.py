@@ -20,6 +20,8 @@ import time
 
 from pydantic import ValidationError
 
+from prompts_store.postgres_store import redact
+
 from .__main__ import FLAGS as SERVER_FLAGS  # the flags `mpt serve` takes, for the same settings
 from .errors import describe_validation_errors
 from .ray_app import build
@@ -37,6 +39,7 @@ RAY_FLAGS = {
     "--num-gpus": "num_gpus",
     "--torch-threads": "torch_threads",
     "--address": "address",
+    "--haproxy": "haproxy",
 }
 
 
@@ -52,7 +55,10 @@ def parse(argv: list[str]) -> tuple[Settings, RaySettings]:
     for flag, field in SERVER_FLAGS.items():
         ap.add_argument(flag, dest=field, default=None, help=f"overrides MPT_{field.upper()}")
     for flag, field in RAY_FLAGS.items():
-        ap.add_argument(flag, dest=f"ray_{field}", default=None, help=f"overrides MPT_RAY_{field.upper()}")
+        if field == "haproxy":
+            ap.add_argument(flag, dest="ray_haproxy", action="store_true", default=None, help="sets MPT_RAY_HAPROXY")
+        else:
+            ap.add_argument(flag, dest=f"ray_{field}", default=None, help=f"overrides MPT_RAY_{field.upper()}")
     args = vars(ap.parse_args(argv))
     server = {k: v for k, v in args.items() if v is not None and k != "ray" and not k.startswith("ray_")}
     ray = {k[4:]: v for k, v in args.items() if v is not None and k.startswith("ray_")}
@@ -73,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             f"mpt serve --ray: invalid settings: {describe_validation_errors(e.errors(), limit=None)}", file=sys.stderr
         )
         return 2
+    if rs.haproxy:  # read by Ray when it loads, here and in the cluster's processes this command starts
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     try:
         import ray
         from ray import serve
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             stopping = True
             raise _Stop(signal.Signals(signum).name)
 
+    if rs.haproxy and settings.is_loopback():
+        log.warning("MPT_RAY_HAPROXY: Ray's HAProxy ingress listens on every interface, not only %s", settings.host)
     started_cluster = rs.address is None
     ray.init(
         address=rs.address,
@@ -96,17 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         include_dashboard=False,
         logging_level=logging.WARNING,
     )
-    for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
-        signal.signal(sig, on_signal)
     status = 0
     try:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
+            signal.signal(sig, on_signal)
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(build(settings, rs), name=rs.app_name, route_prefix="/")
-        session = ray.get_runtime_context().gcs_address
-        scaling = rs.scaling()
+        gcs = ray.get_runtime_context().gcs_address
         print(
-            f"mpt serve --ray: {scaling} on http://{settings.host}:{settings.port} "
-            f"(store {settings.store}; ray {session}, pid {os.getpid()})",
+            f"mpt serve --ray: {rs.scaling()} on http://{settings.host}:{settings.port} "
+            f"(store {redact(settings.store)}; ray cluster {gcs}, pid {os.getpid()})",
             flush=True,
         )
         while True:

@@ -31,6 +31,11 @@ class RaySettings(BaseSettings):
         None, ge=0, description="how long a stopping replica drains (default: MPT_DRAIN_TIMEOUT_S + 5)"
     )
     app_name: str = Field("mpt", min_length=1)
+    haproxy: bool = Field(
+        False,
+        description="serve through Ray's HAProxy ingress instead of its Python proxy (Ray's experimental "
+        "RAY_SERVE_ENABLE_HA_PROXY; it binds every interface); set where the cluster starts",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RaySettings:

@@ -49,3 +49,11 @@ def test_bad_ray_flags_are_one_line_before_anything_starts(capsys):
     assert err.startswith("mpt serve --ray: invalid settings:") and "replicas" in err
     assert mpt(["serve", "--ray", "--max-batch", "0"]) == 2
     assert "max_batch" in capsys.readouterr().err
+
+
+def test_flags_reach_the_ray_settings():
+    from service.ray_main import parse
+
+    server, rs = parse(["--ray", "--replicas", "3", "--num-cpus", "0.5", "--haproxy", "--store", "s"])
+    assert (rs.replicas, rs.num_cpus, rs.haproxy, server.store) == (3, 0.5, True, "s")
+    assert parse(["--ray"])[1].haproxy is False
