@@ -15,8 +15,9 @@ COPY prompts_store prompts_store
 COPY training training
 COPY service service
 COPY mpt_cli mpt_cli
+COPY mpt_client mpt_client
 ARG MPT_TORCH_SPEC=""
-RUN MPT_EDITABLE=0 MPT_TORCH_SPEC="$MPT_TORCH_SPEC" scripts/install.sh /opt/venv serve
+RUN MPT_EDITABLE=0 MPT_TORCH_SPEC="$MPT_TORCH_SPEC" scripts/install.sh /opt/venv serve,postgres
 
 COPY demo demo
 RUN useradd --system --uid 10001 --home /app mpt \

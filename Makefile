@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install serve demo test lint format bench-serve clean lab-backbone lab-gate bench-accuracy demo-bundle
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
-	scripts/install.sh $(VENV) serve,test,bench
+	scripts/install.sh $(VENV) serve,test,bench,postgres,ray
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -8,12 +8,12 @@ import json
 import os
 import sys
 
-from . import backbone, data, peft, predict, serve, store, train
+from . import backbone, data, peft, predict, serve, store, tasks, train
 
 # A command group is a module with register(subparsers); each of its commands names its handler with
 # set_defaults(func=...). The handler returns what to print as JSON, or an exit status (an int) when
 # it printed its own output. A group that takes the rest of the line unparsed sets passes_rest=True.
-GROUPS = (backbone, data, train, predict, peft, store, serve)
+GROUPS = (backbone, data, train, predict, peft, store, serve, tasks)
 
 # Errors that mean "the request was wrong or the run failed", printed as one line (MPT_DEBUG=1: traceback).
 USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, FloatingPointError)

@@ -1,4 +1,5 @@
-"""``mpt serve``: hands every following argument to ``service.__main__`` (``mpt serve --help``)."""
+"""``mpt serve``: hands every following argument to ``service.__main__`` (``mpt serve --help``), or with
+``--ray`` to ``service.ray_main``: replicas on Ray Serve (``mpt serve --ray --help``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "serve", help="run the HTTP server (needs the [serve] extra; see mpt serve --help)", add_help=False
+        "serve",
+        help="run the HTTP server (needs the [serve] extra; see mpt serve --help); "
+        "--ray --replicas N: on Ray Serve (the [ray] extra; see mpt serve --ray --help)",
+        add_help=False,
     )
     p.set_defaults(func=run_serve, passes_rest=True)
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    if "--ray" in args.rest:
+        try:
+            from service.ray_main import main as ray_main
+        except ImportError as e:
+            print(f"mpt serve --ray: the server needs the [serve] extra ({e})", file=sys.stderr)
+            return 2
+        return ray_main(args.rest)
     try:
         from service.__main__ import main as serve_main
     except ImportError as e:

@@ -23,7 +23,8 @@ Contract for a reader that keeps a copy (e.g. a server's prompt table):
    know the family yet can ``get_family`` it.
 4. A backend makes sequences visible in order (a reader that sees ``S`` sees every sequence below
    ``S``): SQLite and the directory serialise writers; PostgreSQL does it by taking the sequence
-   row's lock (``UPDATE meta ... RETURNING``) in the writing transaction, so commits follow sequences.
+   row's lock (``SELECT ... FOR UPDATE``) first in the writing transaction, held until commit, so
+   commits follow sequences (and the rules are checked under the same lock).
 5. ``changes`` raises :class:`ChangesUnavailable` when ``since`` is older than the feed reaches back
    (a directory journal started on an existing store): reload in bulk.
 
@@ -37,7 +38,7 @@ loads are screened here too (finiteness, family exists and fits) before rows rea
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .artifacts import Family, Task
 from .errors import Conflict, InvalidArtifact, NotFound
@@ -68,6 +69,16 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - backends without resources need not override
         """Release connections and file handles; the object is unusable afterwards."""
+
+    def subscribe(self, callback: Callable[[int | None], None]) -> Callable[[], None]:
+        """Ask to be woken when any process commits a change; returns the function that unsubscribes.
+
+        Where the backend can notify (PostgreSQL: LISTEN/NOTIFY), ``callback(head)`` is called from a
+        listener thread soon after each commit (``head`` may be None: "look now"); it must be quick
+        and thread-safe (set an event, ``loop.call_soon_threadsafe``). Elsewhere it is never called:
+        readers keep polling ``head()``, which they should do anyway as the fallback.
+        """
+        return _no_op
 
     # ---- what a backend implements ------------------------------------------------------------
     @abstractmethod
@@ -331,6 +342,10 @@ class Store(ABC):
             "created_at": info.created_at,
             "source": info.source,
         }
+
+
+def _no_op() -> None:
+    pass
 
 
 def _check_limit(limit: int | None) -> None:

@@ -1,7 +1,7 @@
 """Opening a store from its URL (``MPT_STORE``, ``--store``).
 
     sqlite:///relative/path.db    sqlite:////absolute/path.db    -> SQLite (the embedded default)
-    postgresql://user@host/db     (also postgres://)             -> PostgreSQL (not available yet)
+    postgresql://user:pw@host/db  (also postgres://; libpq URL)   -> PostgreSQL (the ``postgres`` extra)
     some/dir    /abs/dir    file:///abs/dir                      -> a directory of safetensors files
 
 A new backend is one module plus one line in ``_BACKENDS``: a class ``cls(location, create=...)``.
@@ -20,12 +20,9 @@ from .store import Store
 _BACKENDS = {
     "sqlite": "prompts_store.sqlite_store:SQLiteStore",
     "file": "prompts_store.directory:DirectoryStore",
+    "postgresql": "prompts_store.postgres_store:PostgresStore",
 }
-_PLANNED = {
-    "postgresql": "the PostgreSQL store backend is not available yet (it comes with the scale-out work); "
-    "use sqlite:///PATH on one host",
-}
-_PLANNED["postgres"] = _PLANNED["postgresql"]
+_PLANNED: dict[str, str] = {}  # scheme -> why it is not available yet
 
 
 def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
@@ -38,6 +35,8 @@ def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
     scheme = text.split("://", 1)[0].lower()
     if scheme in _PLANNED:
         return scheme, text
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql", text  # libpq reads the whole URL
     if scheme == "sqlite":
         rest = text[len("sqlite://") :]
         if not rest.startswith("/") or rest == "/" or rest.startswith("/:memory:"):
@@ -51,7 +50,7 @@ def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
         if parts.netloc not in ("", "localhost"):
             raise UnsupportedStore(f"store URL {text!r}: a file:// store must be on this host")
         return "file", unquote(parts.path)
-    known = sorted(set(_BACKENDS) | set(_PLANNED))
+    known = sorted(set(_BACKENDS) | set(_PLANNED) | {"postgres"})
     raise UnsupportedStore(
         f"store URL {text!r}: unknown scheme {scheme!r} (known: {', '.join(known)}, or a plain path)"
     )
@@ -60,7 +59,7 @@ def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
 def open_store(url: str | os.PathLike, create: bool = True) -> Store:
     """Open the store at ``url``; ``create=False`` raises NotFound when there is none.
 
-    Opening a SQLite store applies its pending schema migrations. A plain path that is an existing
+    Opening a SQLite or PostgreSQL store applies its pending schema migrations. A plain path that is an existing
     file is refused (it is not a directory store; a SQLite file is opened as ``sqlite:///PATH``).
     """
     scheme, location = parse_store_url(url)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from .errors import install_error_handlers
 from .lifecycle import Lifecycle
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .replica import ReplicaHeaderMiddleware
 from .routes import families, ops, predict, tasks
 from .settings import Settings, get_settings
 
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=lifecycle.metrics)
+    app.add_middleware(ReplicaHeaderMiddleware)  # outermost: every response names its replica
     return app

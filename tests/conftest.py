@@ -54,3 +54,26 @@ def assert_bit_identical(before: dict[str, torch.Tensor], model: torch.nn.Module
     assert not changed, f"backbone weights changed: {changed[:5]}"
     assert not any(p.requires_grad for p in model.parameters())
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server for the whole session (Unix socket only; see tests/pg_server.py).
+
+    Skips, saying why, where the server binaries or psycopg are missing (CI installs both)."""
+    from tests.pg_server import LocalPostgres, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = LocalPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server (dropped after the test)."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -15,6 +15,7 @@ FORBIDDEN = {
     "prompts_store": {"training", "service", "mpt_cli", "bench"},
     "training": {"service", "mpt_cli", "bench"},
     "service": {"training", "mpt_cli", "bench"},
+    "mpt_client": {"training", "service", "mpt_cli", "bench"},
 }
 
 

@@ -1,7 +1,7 @@
 """Backend-generic store fixtures: every test that takes ``store_url`` or ``store`` runs once per backend.
 
-A PostgreSQL backend joins by adding "postgresql" to BACKENDS and a branch in ``store_url`` that
-starts (or reuses) a throw-away server and returns its URL.
+PostgreSQL runs on the session's throw-away server (``postgres_server`` in tests/conftest.py), one
+fresh database per test; where the binaries or psycopg are missing those cases skip, saying why.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 
 from prompts_store import open_store
 
-BACKENDS = ["sqlite", "directory"]
+BACKENDS = ["sqlite", "directory", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
 def store_url(request, tmp_path) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"  # an absolute path: sqlite:////...
     return str(tmp_path / "store")

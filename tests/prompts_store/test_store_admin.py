@@ -41,8 +41,9 @@ def test_urls_choose_the_backend(tmp_path, monkeypatch):
     assert isinstance(open_store("plain"), DirectoryStore)
     assert open_store(f"file://{tmp_path / 'viaurl'}").root == tmp_path / "viaurl"
 
-    with pytest.raises(UnsupportedStore, match="PostgreSQL store backend is not available yet"):
-        open_store("postgresql://user@host/db")
+    assert parse_store_url("postgres://u@h/db") == ("postgresql", "postgres://u@h/db")  # libpq reads the URL
+    with pytest.raises(StoreError, match="cannot connect to PostgreSQL"):
+        open_store("postgresql://user@/db?host=/nonexistent-socket-dir")
     with pytest.raises(UnsupportedStore, match="unknown scheme 'redis'"):
         open_store("redis://host")
     with pytest.raises(UnsupportedStore, match="in-memory database cannot be shared"):

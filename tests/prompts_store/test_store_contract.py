@@ -243,6 +243,13 @@ def _tamper(store, name: str, u: torch.Tensor | None = None, family: str = "fa",
         with sqlite3.connect(store.path) as c:
             c.execute("UPDATE tasks SET u = ?, family = ? WHERE name = ?", (blob, family, name))
         return
+    if store.backend == "postgresql":
+        import psycopg
+
+        blob = raw_u if raw_u is not None else u.numpy().astype("<f4").tobytes()
+        with psycopg.connect(store._conninfo) as c:
+            c.execute("UPDATE mpt_tasks SET u = %s, family = %s WHERE name = %s", (blob, family, name))
+        return
     tensors = {"u": u, "v": torch.ones(6, 1)} if raw_u is None else {"u": torch.ones(3, 1), "v": torch.ones(6, 1)}
     save_file(tensors, store.task_path(name), metadata={"family": family})
 

@@ -1,0 +1,344 @@
+"""The backend for replicas on many hosts: one PostgreSQL database (psycopg 3, the ``postgres`` extra).
+
+Writers are serialised by locking the sequence row (``SELECT ... FOR UPDATE`` on ``mpt_meta``) as
+the first statement of every write transaction: the rules are checked and the sequence taken under
+that lock, and the lock is released only at commit, so commits follow sequence order (a reader that
+sees ``S`` sees everything below ``S``; the store docstring's rule 4). Each write transaction also
+sends ``NOTIFY mpt_store, '<new head>'``, which PostgreSQL delivers at commit: :meth:`subscribe`
+wakes readers at once (polling stays their fallback). A commit is acknowledged once PostgreSQL has
+made it durable (``synchronous_commit`` as the server sets it; keep it ``on``).
+
+Each thread gets its own connection (autocommit; explicit transactions); a broken one is replaced
+at the next call. Bulk reads go through a server-side cursor on a connection of their own, in one
+REPEATABLE READ snapshot, fetched in blocks and stacked without a Python object per row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from .artifacts import Family, Task
+from .blobs import TaskChunkBuilder, family_chunks, from_blob, to_blob
+from .errors import InvalidArtifact, NotFound, StoreError
+from .postgres_listen import CHANNEL, Listener
+from .postgres_schema import migrate, schema_version
+from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .store import Store
+from .transaction import Transaction
+
+FAMILY_COLS = "name, l, d, fingerprint, created_at, source, seq, shared"
+TASK_COLS = "name, family, rank, l, d, created_at, source, seq, u, v"
+TASK_INFO_COLS = "name, family, rank, l, d, created_at, source, seq"
+FETCH = 16_384  # rows per round trip of a bulk read
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            "the PostgreSQL store needs psycopg 3: pip install 'mpt-serve[postgres]' (psycopg[binary])"
+        ) from None
+    return psycopg
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for logs, stats and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(Store):
+    backend = "postgresql"
+
+    def __init__(self, url: str, create: bool = True, lock_timeout_s: float = 30.0, connect_timeout_s: int = 10):
+        self._psycopg = _psycopg()
+        super().__init__(redact(url))
+        self._conninfo = url
+        self.lock_timeout_s, self.connect_timeout_s = lock_timeout_s, connect_timeout_s
+        self._local = threading.local()
+        self._conns: list[tuple[int, object]] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        self._listener = Listener(self._connect, self.url)
+        try:
+            conn = self._conn()
+            with self._errors():
+                if not create and schema_version(conn) == 0:
+                    raise NotFound(f"no prompt store in {self.url} (run `mpt store init` to create one)")
+                migrate(conn, self.url)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- connections --------------------------------------------------------------------------
+    def _connect(self):
+        try:
+            conn = self._psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self.connect_timeout_s)
+        except self._psycopg.Error as e:
+            raise StoreError(f"{self.url}: cannot connect to PostgreSQL ({_one_line(e)})") from None
+        conn.execute(f"SET lock_timeout = {int(self.lock_timeout_s * 1000)}")
+        return conn
+
+    def _conn(self):
+        if self._closed:
+            raise StoreError(f"{self.url} is closed")
+        conn, pid = getattr(self._local, "conn", None), os.getpid()
+        if conn is None or getattr(self._local, "pid", None) != pid or conn.closed or conn.broken:
+            conn = self._local.conn = self._connect()
+            self._local.pid = pid
+            with self._conns_lock:
+                self._conns.append((pid, conn))
+        return conn
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        with self._conns_lock:
+            mine = [c for pid, c in self._conns if pid == os.getpid()]
+            self._conns = []
+        for c in mine:
+            with contextlib.suppress(Exception):
+                c.close()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Database failures (a lost connection, a lock timeout) as StoreError naming the store."""
+        try:
+            yield
+        except self._psycopg.errors.LockNotAvailable:
+            raise StoreError(f"{self.url}: another writer held the store longer than {self.lock_timeout_s}s") from None
+        except self._psycopg.OperationalError as e:
+            raise StoreError(f"{self.url}: database unavailable ({_one_line(e)})") from None
+
+    @contextlib.contextmanager
+    def _snapshot(self, conn=None) -> Iterator[object]:
+        """Several reads that see one consistent state."""
+        conn = conn or self._conn()
+        with self._errors(), conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        conn = self._conn()
+        with self._errors(), conn.transaction():
+            # the writers' lock, first: rules are checked and the sequence taken under it (rule 4)
+            seq = conn.execute("SELECT value FROM mpt_meta WHERE key = 'seq' FOR UPDATE").fetchone()[0]
+            tx = _PostgresTransaction(conn, seq)
+            yield tx
+            if tx.head != seq:  # delivered at commit, in commit order
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(tx.head)))
+
+    def _read(self, query: str, params: Sequence | None = None) -> list[tuple]:
+        with self._errors():
+            return self._conn().execute(query, params, binary=True).fetchall()  # bytea arrives as bytes
+
+    def schema_version(self) -> int:
+        with self._errors():
+            return schema_version(self._conn())
+
+    def subscribe(self, callback: Callable[[int | None], None]) -> Callable[[], None]:
+        """Call ``callback(head)`` from a listener thread after every commit by any process (LISTEN/NOTIFY)."""
+        if self._closed:
+            raise StoreError(f"{self.url} is closed")
+        return self._listener.subscribe(callback)
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def head(self) -> int:
+        return int(self._read("SELECT value FROM mpt_meta WHERE key = 'seq'")[0][0])
+
+    def _changes(self, since: int, limit: int | None) -> list[Change]:
+        with self._snapshot() as c:
+            fams = c.execute(
+                f"SELECT {FAMILY_COLS} FROM mpt_families WHERE seq > %s ORDER BY seq LIMIT %s",
+                (since, limit),
+                binary=True,
+            ).fetchall()
+            tasks = c.execute(
+                f"SELECT {TASK_COLS} FROM mpt_tasks WHERE seq > %s ORDER BY seq LIMIT %s", (since, limit), binary=True
+            ).fetchall()
+            tombs = c.execute(
+                "SELECT seq, kind, name FROM mpt_tombstones WHERE seq > %s ORDER BY seq LIMIT %s",
+                (since, limit),
+                binary=True,
+            ).fetchall()
+        merged = [(r[6], "family", r) for r in fams] + [(r[7], "task", r) for r in tasks]
+        merged += [(seq, kind, name) for seq, kind, name in tombs]
+        merged.sort(key=lambda e: e[0])
+        if limit is not None:
+            merged = merged[:limit]
+        out = []
+        for seq, kind, row in merged:
+            if isinstance(row, str):
+                out.append(Change(seq, kind, row, None))
+                continue
+            try:
+                out.append(Change(seq, kind, row[0], _family(row) if kind == "family" else _task(row)))
+            except InvalidArtifact as e:
+                out.append(Change(seq, kind, row[0], None, str(e)))
+        return out
+
+    def _get_family(self, name: str) -> Family | None:
+        rows = self._read(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,))
+        return _family(rows[0]) if rows else None
+
+    def _get_task(self, name: str) -> Task | None:
+        rows = self._read(f"SELECT {TASK_COLS} FROM mpt_tasks WHERE name = %s", (name,))
+        return _task(rows[0]) if rows else None
+
+    def _family_info(self, name: str) -> FamilyInfo | None:
+        rows = self._read(
+            "SELECT name, l, d, fingerprint, created_at, source, seq FROM mpt_families WHERE name = %s", (name,)
+        )
+        return FamilyInfo(*rows[0][:3], json.loads(rows[0][3]), *rows[0][4:]) if rows else None
+
+    def _task_info(self, name: str) -> TaskInfo | None:
+        rows = self._read(f"SELECT {TASK_INFO_COLS} FROM mpt_tasks WHERE name = %s", (name,))
+        return TaskInfo(*rows[0]) if rows else None
+
+    def _list_families(self, after: str | None, limit: int | None) -> list[str]:
+        rows = self._read("SELECT name FROM mpt_families WHERE name > %s ORDER BY name LIMIT %s", (after or "", limit))
+        return [r[0] for r in rows]
+
+    def _list_tasks(self, after: str | None, limit: int | None, family: str | None) -> list[str]:
+        where, params = "name > %s", [after or ""]
+        if family is not None:
+            where, params = "family = %s AND " + where, [family, *params]
+        rows = self._read(f"SELECT name FROM mpt_tasks WHERE {where} ORDER BY name LIMIT %s", (*params, limit))
+        return [r[0] for r in rows]
+
+    def count_families(self) -> int:
+        return int(self._read("SELECT count(*) FROM mpt_families")[0][0])
+
+    def _count_tasks(self, family: str | None) -> int:
+        if family is None:
+            return int(self._read("SELECT count(*) FROM mpt_tasks")[0][0])
+        return int(self._read("SELECT count(*) FROM mpt_tasks WHERE family = %s", (family,))[0][0])
+
+    def _family_chunks(self) -> Iterator[FamilyChunk]:
+        rows = self._read("SELECT name, fingerprint, l, d, created_at, source, shared FROM mpt_families")
+        yield from family_chunks([(r[0], json.loads(r[1]), *r[2:]) for r in rows])
+
+    def _task_chunks(self, chunk_size: int) -> Iterator[TaskChunk]:
+        conn = self._connect()  # its own connection: one snapshot, whatever the caller does between chunks
+        try:
+            with self._snapshot(conn):
+                cursor = conn.cursor(name="mpt_bulk_tasks", binary=True)  # server-side; bytea arrives as bytes
+                cursor.execute("SELECT name, family, l, d, rank, created_at, source, u, v FROM mpt_tasks")
+                builder = TaskChunkBuilder(chunk_size)
+                while rows := cursor.fetchmany(min(chunk_size, FETCH)):
+                    yield from builder.add_block(*zip(*rows))  # columns, transposed in C
+                yield from builder.flush()
+                cursor.close()
+        finally:
+            conn.close()
+
+    def _task_totals(self) -> dict[str, tuple[int, int]]:
+        rows = self._read("SELECT family, count(*), sum((l + d) * rank * 4) FROM mpt_tasks GROUP BY family")
+        return {f: (int(n), int(b)) for f, n, b in rows}
+
+    def _storage(self) -> dict:
+        rows = self._read(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "WHERE c.relkind = 'r' AND c.relname LIKE 'mpt\\_%' AND pg_table_is_visible(c.oid)"
+        )
+        return {"database": self._read("SELECT current_database()")[0][0], "disk_bytes": int(rows[0][0])}
+
+
+class _PostgresTransaction(Transaction):
+    def __init__(self, conn, seq: int):
+        self.c, self.head = conn, seq
+
+    def read_family(self, name: str) -> Family | None:
+        row = self.c.execute(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,)).fetchone()
+        return None if row is None else _family(row)
+
+    def existing_tasks(self, names: Sequence[str]) -> set[str]:
+        rows = self.c.execute("SELECT name FROM mpt_tasks WHERE name = ANY(%s)", (list(names),))
+        return {r[0] for r in rows}
+
+    def family_users(self, name: str, examples: int) -> tuple[int, list[str]]:
+        n = self.c.execute("SELECT count(*) FROM mpt_tasks WHERE family = %s", (name,)).fetchone()[0]
+        some = self.c.execute("SELECT name FROM mpt_tasks WHERE family = %s ORDER BY name LIMIT %s", (name, examples))
+        return int(n), [r[0] for r in some]
+
+    def bump(self, n: int) -> int:
+        first = self.head + 1
+        self.head = self.c.execute(
+            "UPDATE mpt_meta SET value = value + %s WHERE key = 'seq' RETURNING value", (n,)
+        ).fetchone()[0]
+        return first
+
+    def write_family(self, family: Family, seq: int) -> None:
+        self.c.execute(
+            _upsert("mpt_families", FAMILY_COLS, "name"),
+            (
+                family.name,
+                family.length,
+                family.d,
+                json.dumps(family.fingerprint, sort_keys=True),
+                family.created_at,
+                family.source,
+                seq,
+                to_blob(family.shared),
+            ),
+        )
+        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'family' AND name = %s", (family.name,))
+
+    def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
+        with self.c.cursor() as cur:
+            cur.executemany(
+                _upsert("mpt_tasks", TASK_COLS, "name"),
+                [
+                    (t.name, t.family, t.rank, t.u.shape[0], t.v.shape[0], t.created_at, t.source, first_seq + i)
+                    + (to_blob(t.u), to_blob(t.v))
+                    for i, t in enumerate(tasks)
+                ],
+            )
+        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'task' AND name = ANY(%s)", ([t.name for t in tasks],))
+
+    def delete_family(self, name: str, seq: int) -> None:
+        self.c.execute("DELETE FROM mpt_families WHERE name = %s", (name,))
+        self._tombstone("family", name, seq)
+
+    def delete_task(self, name: str, seq: int) -> None:
+        self.c.execute("DELETE FROM mpt_tasks WHERE name = %s", (name,))
+        self._tombstone("task", name, seq)
+
+    def _tombstone(self, kind: str, name: str, seq: int) -> None:
+        self.c.execute(_upsert("mpt_tombstones", "kind, name, seq", "kind, name"), (kind, name, seq))
+
+
+def _upsert(table: str, cols: str, key: str) -> str:
+    """INSERT of ``cols`` that replaces the other columns of an existing row with the same ``key``."""
+    names = [c.strip() for c in cols.split(",")]
+    keys = {k.strip() for k in key.split(",")}
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
+    marks = ", ".join(["%s"] * len(names))
+    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
+
+
+def _family(row: tuple) -> Family:
+    name, l, d, fingerprint, created_at, source, _seq, shared = row
+    return Family(name, from_blob(shared, l, d, f"family {name!r}"), json.loads(fingerprint), created_at, source)
+
+
+def _task(row: tuple) -> Task:
+    name, family, rank, l, d, created_at, source, _seq, u, v = row
+    what = f"task {name!r}"
+    return Task(
+        name, family, from_blob(u, l, rank, f"{what}: u"), from_blob(v, d, rank, f"{what}: v"), created_at, source
+    )
