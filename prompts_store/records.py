@@ -16,6 +16,8 @@ class Change(NamedTuple):
 
     ``value`` is the Family or Task, or None when the name is deleted. ``error`` is set (and
     ``value`` is None) when the stored record exists but cannot be decoded: serve it as absent.
+    ``committed_at`` is when the change was committed (Unix seconds, the writer's clock), for
+    measuring how long readers take to apply it; None where a backend does not record it.
     """
 
     seq: int
@@ -23,6 +25,7 @@ class Change(NamedTuple):
     name: str
     value: Family | Task | None
     error: str | None = None
+    committed_at: float | None = None
 
 
 @dataclass(frozen=True)

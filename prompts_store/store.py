@@ -37,7 +37,7 @@ loads are screened here too (finiteness, family exists and fits) before rows rea
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .artifacts import Family, Task
 from .errors import Conflict, InvalidArtifact, NotFound
@@ -68,6 +68,13 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - backends without resources need not override
         """Release connections and file handles; the object is unusable afterwards."""
+
+    def watch(self, callback: Callable[[], None]) -> bool:
+        """Ask to have ``callback()`` called (from any thread) soon after any writer commits, so a
+        reader applies changes at once instead of at its next poll. A backend that can push
+        (PostgreSQL's LISTEN/NOTIFY) overrides this and returns True; by default nothing pushes
+        and readers poll ``head()``."""
+        return False
 
     # ---- what a backend implements ------------------------------------------------------------
     @abstractmethod
@@ -309,27 +316,6 @@ class Store(ABC):
             "shared_bytes": sum(f["l"] * f["d"] * 4 for f in families.values()),
             "by_family": families,
             **self._storage(),
-        }
-
-    # ---- old API, kept for callers written against DirectoryStore ----------------------------------
-    # (removed when the server moves to the change feed; new code uses head(), task_info(), list_tasks())
-    def version(self) -> int:
-        """Legacy name of :meth:`head`."""
-        return self.head()
-
-    def tasks_of(self, family: str) -> list[str]:
-        """Legacy: every task of ``family`` (use ``list_tasks(family=...)`` with pagination)."""
-        return self.list_tasks(family=family)
-
-    def task_metadata(self, name: str) -> dict[str, str]:
-        """Legacy: a task's metadata as the strings of its safetensors header (use :meth:`task_info`)."""
-        info = self.task_info(name)
-        return {
-            "name": info.name,
-            "family": info.family,
-            "rank": str(info.rank),
-            "created_at": info.created_at,
-            "source": info.source,
         }
 
 
