@@ -102,6 +102,20 @@ class TaskChunk:
             dict(self.rejected),
         )
 
+    def rows(self, start: int, stop: int) -> TaskChunk:
+        """Rows ``start:stop`` (views of the tensors)."""
+        return TaskChunk(
+            self.l,
+            self.d,
+            self.rank,
+            self.names[start:stop],
+            self.families[start:stop],
+            self.created_at[start:stop],
+            self.source[start:stop],
+            self.u[start:stop],
+            self.v[start:stop],
+        )
+
     def task(self, i: int) -> Task:
         """Row ``i`` as a Task (validates it again; for copies and tests, not for bulk loading)."""
         return Task(self.names[i], self.families[i], self.u[i], self.v[i], self.created_at[i], self.source[i])

@@ -283,6 +283,22 @@ class _SQLiteTransaction(Transaction):
         if self.c.execute("SELECT 1 FROM tombstones WHERE kind = 'task' LIMIT 1").fetchone():
             self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((t.name,) for t in tasks))
 
+    def write_task_chunk(self, chunk: TaskChunk, first_seq: int) -> None:
+        """The stack's bytes sliced per row: no tensor and no Task object per row."""
+        n, l, d, r = len(chunk), chunk.l, chunk.d, chunk.rank
+        u, v = memoryview(to_blob(chunk.u.reshape(n * l, r))), memoryview(to_blob(chunk.v.reshape(n * d, r)))
+        su, sv = l * r * 4, d * r * 4
+        self.c.executemany(
+            _upsert("tasks", TASK_COLS + ", committed_at", "name"),
+            (
+                (chunk.names[i], chunk.families[i], r, l, d, chunk.created_at[i], chunk.source[i], first_seq + i)
+                + (u[i * su : (i + 1) * su], v[i * sv : (i + 1) * sv], self.now)
+                for i in range(n)
+            ),
+        )
+        if self.c.execute("SELECT 1 FROM tombstones WHERE kind = 'task' LIMIT 1").fetchone():
+            self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((x,) for x in chunk.names))
+
     def delete_family(self, name: str, seq: int) -> None:
         self.c.execute("DELETE FROM families WHERE name = ?", (name,))
         self._tombstone("family", name, seq)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, open_store
+from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, TaskChunk, open_store
 from prompts_store.screen import finite_rows
 
 from .helpers import make_family, make_task, same_task
@@ -199,6 +199,36 @@ def test_change_feed_gives_each_name_once_with_its_latest_state(store):
     assert {(c.kind, c.name): c.value for c in paged} == {(c.kind, c.name): c.value for c in final}
     with pytest.raises(ValueError, match="since"):
         store.changes(-1)
+
+
+def test_put_task_chunk_writes_a_stack_like_put_tasks_all_or_nothing(store):
+    store.put_family(make_family())
+    n = 4
+    u, v = torch.randn(n, 4, 2), torch.randn(n, 6, 2)
+
+    def chunk(names, families=None, u=u, v=v):
+        k = len(names)
+        return TaskChunk(4, 6, 2, names, families or ["fam"] * k, ["2026-01-02T03:04:05+00:00"] * k, ["s"] * k, u, v)
+
+    assert store.put_task_chunk(chunk(["a", "b", "c", "d"])) == store.head() == 5
+    got = store.get_task("c")
+    assert torch.equal(got.u, u[2]) and torch.equal(got.v, v[2])
+    assert (got.created_at, got.source) == ("2026-01-02T03:04:05+00:00", "s")
+    assert [c.name for c in store.changes(1)] == ["a", "b", "c", "d"]
+    nan = u.clone()
+    nan[2, 1, 0] = float("nan")
+    refusals = [
+        (chunk(["e", "f", "g", "h"], u=nan), InvalidArtifact, "'g'"),
+        (chunk(["e", "f", "e", "h"]), InvalidArtifact, "'e' appears more than once"),
+        (chunk(["e", "f", "g", "h"], ["fam", "fam", "nope", "fam"]), NotFound, "'g': family 'nope'"),
+        (chunk(["e", "f", "c", "h"]), Conflict, "'c' already exists"),
+        (chunk(["e", "f", "Bad", "h"]), InvalidName, "'Bad'"),
+    ]
+    for bad, error, message in refusals:
+        with pytest.raises(error, match=message):
+            store.put_task_chunk(bad)
+    assert store.head() == 5 and store.count_tasks() == 4  # nothing of a refused chunk was written
+    assert store.put_task_chunk(chunk(["c", "e", "f", "g"]), overwrite=True) == 9
 
 
 def test_every_change_carries_its_commit_time(store):
