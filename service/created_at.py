@@ -8,6 +8,7 @@ imported file's own text) is kept verbatim by the caller under :data:`OTHER`; th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,6 +64,7 @@ def encode_one(value: str) -> int:
     return int(second.astype(np.int64)) if np.datetime_as_string(second, unit="s") == value[:19] else int(OTHER)
 
 
+@functools.lru_cache(maxsize=65_536)  # tasks written together share their second
 def decode(code: int) -> str:
     """The text of an encoded value (not OTHER: the caller holds that text)."""
     if code == EMPTY:

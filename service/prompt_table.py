@@ -84,7 +84,8 @@ class _SharedTable:
 class PromptTable:
     def __init__(self, d: int, device: torch.device, max_rank: int = 8):
         self.d, self.device, self.max_rank = d, device, max_rank
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # readers and writers, for short sections
+        self._writing = threading.RLock()  # writers, one at a time (taken before ``lock``)
         self._index: dict[str, int] = {}  # task name -> handle
         self._classes: dict[int, SlotClass] = {}
         self._class_ids: dict[tuple[int, int], int] = {}  # (l, r) -> class id
@@ -101,6 +102,7 @@ class PromptTable:
         self._sources: list[str] = []
         self._source_ids: dict[str, int] = {}
         self._hint = 0  # expected task count of a bulk load (reserve capacity for it)
+        self._loading = False  # a bulk load into an empty table: names are new and unique, no checks
 
     # ---- reads -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -238,56 +240,64 @@ class PromptTable:
         if why is not None:
             return dict.fromkeys(chunk.names, why), 0
         seqs = np.broadcast_to(np.asarray(seq, dtype=np.int64), (n,))
-        with self.lock:
-            fids, refused = self._family_ids(chunk)
-            todo = np.flatnonzero(fids >= 0)
-            created = created_codes.encode_many(chunk.created_at)
-            sources = self._source_codes(chunk.source)
-            cid = self._class_for(chunk.l, chunk.rank)
-            cls = self._classes[cid]
-            if self._index or self._gone_tasks or seqs.min() <= self._floor:  # check each row's sequence
-                todo, in_place = self._sort_out(todo, chunk, seqs, cid)
-            else:
-                in_place = []
-            applied = len(todo) + len(in_place)
-            if in_place:
-                idx = [i for i, _ in in_place]
-                old_families = [self._family_by_id[int(cls.family[row])].name for _, row in in_place]
-                cls.write(
-                    [r for _, r in in_place],
-                    chunk.u[idx],
-                    chunk.v[idx],
-                    seqs[idx],
-                    created[idx],
-                    fids[idx],
-                    sources[idx],
-                )
-                for (i, _), old in zip(in_place, old_families):
-                    self.listing.move_task(chunk.names[i], old, chunk.families[i])
-            if len(todo):
-                if len(todo) < n:
-                    names = [chunk.names[i] for i in todo.tolist()]
-                    families = [chunk.families[i] for i in todo.tolist()]
-                    u, v = chunk.u[todo], chunk.v[todo]
+        created = created_codes.encode_many(chunk.created_at)
+        with self._writing:  # one writer at a time; readers only wait for the short sections under lock
+            with self.lock:
+                fids, refused = self._family_ids(chunk)
+                todo = np.flatnonzero(fids >= 0)
+                sources = self._source_codes(chunk.source)
+                cid = self._class_for(chunk.l, chunk.rank)
+                cls = self._classes[cid]
+                moves: list[tuple[int, int]] = []
+                if not self._loading and (self._index or self._gone_tasks or seqs.min() <= self._floor):
+                    todo, in_place, moves = self._sort_out(todo, chunk, seqs, cid)
                 else:
-                    names, families, u, v = chunk.names, chunk.families, chunk.u, chunk.v
-                cls.reserve(max(len(todo), self._hint - len(self._index)))
-                first = cls.append(u, v, seqs[todo], created[todo], fids[todo], sources[todo], names)
-                handles = ((np.arange(first, first + len(todo), dtype=np.int64) << SHIFT) | cid).tolist()
-                self._index.update(zip(names, handles))
-                self.listing.add_tasks(names, families)
-                if self._gone_tasks:
-                    for name in names:
-                        self._gone_tasks.pop(name, None)
-            self._keep_created_text(chunk, created, [*todo.tolist(), *(i for i, _ in in_place)])
-            if cls.size == 0:
-                self._drop_class(cid)
-            return refused, applied
+                    in_place = []
+            # growing copies the class: done outside the lock, so predictions go on meanwhile
+            grown = cls.grown(max(len(todo), self._hint - len(self._index)))
+            with self.lock:
+                if grown is not None:
+                    cls.adopt(grown)
+                for i, old_cid in moves:  # a name changing class (rank or length): out of its old one
+                    handle = self._index[chunk.names[i]]
+                    self._remove_row(chunk.names[i], old_cid, handle >> SHIFT, keep_class=cid)
+                if in_place:
+                    self._write_in_place(cls, chunk, in_place, seqs, created, fids, sources)
+                if len(todo):
+                    self._append(cls, cid, chunk, todo, seqs, created, fids, sources)
+                self._keep_created_text(chunk, created, todo, in_place)
+                if cls.size == 0:
+                    self._drop_class(cid)
+                return refused, len(todo) + len(in_place)
+
+    def _write_in_place(self, cls, chunk, in_place, seqs, created, fids, sources) -> None:
+        idx = [i for i, _ in in_place]
+        old_families = [self._family_by_id[int(cls.family[row])].name for _, row in in_place]
+        cls.write(
+            [r for _, r in in_place], chunk.u[idx], chunk.v[idx], seqs[idx], created[idx], fids[idx], sources[idx]
+        )
+        for (i, _), old in zip(in_place, old_families):
+            self.listing.move_task(chunk.names[i], old, chunk.families[i])
+
+    def _append(self, cls, cid, chunk, todo, seqs, created, fids, sources) -> None:
+        if len(todo) < len(chunk):
+            names = [chunk.names[i] for i in todo.tolist()]
+            families = [chunk.families[i] for i in todo.tolist()]
+            u, v = chunk.u[todo], chunk.v[todo]
+        else:
+            names, families, u, v = chunk.names, chunk.families, chunk.u, chunk.v
+        first = cls.append(u, v, seqs[todo], created[todo], fids[todo], sources[todo], names)
+        handles = ((np.arange(first, first + len(todo), dtype=np.int64) << SHIFT) | cid).tolist()
+        self._index.update(zip(names, handles))
+        self.listing.add_tasks(names, families)
+        if self._gone_tasks:
+            for name in names:
+                self._gone_tasks.pop(name, None)
 
     def remove_task(self, name: str, seq: int, force: bool = False) -> bool:
         """Stop serving ``name``, deleted at sequence ``seq``; False when a newer version is served
         (``force``: remove it whatever its sequence, for a task the store no longer holds)."""
-        with self.lock:
+        with self._writing, self.lock:
             handle = self._index.get(name)
             if handle is None:
                 if seq > self._gone_tasks.get(name, self._floor):
@@ -307,7 +317,7 @@ class PromptTable:
         """Serve ``family`` as written at ``seq``; False when the table holds a newer version."""
         if family.d != self.d:
             raise Conflict(f"family {family.name!r} has d={family.d}, the backbone has d_model={self.d}")
-        with self.lock:
+        with self._writing, self.lock:
             old = self.families.get(family.name)
             known = old.seq if old is not None else self._gone_families.get(family.name, self._floor)
             if seq <= known:
@@ -343,7 +353,7 @@ class PromptTable:
 
     def remove_family(self, name: str, seq: int) -> bool:
         """Stop serving family ``name`` (Conflict while tasks use it); False when a newer one is served."""
-        with self.lock:
+        with self._writing, self.lock:
             entry = self.families.get(name)
             if entry is None:
                 if seq > self._gone_families.get(name, self._floor):
@@ -367,7 +377,7 @@ class PromptTable:
     def advance(self, seq: int) -> None:
         """Every change up to ``seq`` is reflected: forget the deletions at or below it (an older
         write of such a name is refused by the floor instead)."""
-        with self.lock:
+        with self._writing, self.lock:
             self._floor = max(self._floor, seq)
             for gone in (self._gone_tasks, self._gone_families):
                 for name in [n for n, s in gone.items() if s <= self._floor]:
@@ -376,17 +386,20 @@ class PromptTable:
     def begin_load(self, tasks_hint: int) -> None:
         """A bulk load starts: reserve capacity for ``tasks_hint`` tasks, sort listings once at the end."""
         with self.lock:
-            self._hint = tasks_hint
+            if self._index or self._gone_tasks:
+                raise RuntimeError("a bulk load needs an empty table")
+            # headroom for the uploads that follow (untouched capacity costs no resident memory on a CPU)
+            self._hint, self._loading = tasks_hint + tasks_hint // 8 + 1024, True
             self.listing.begin_bulk()
 
     def end_load(self) -> None:
         with self.lock:
-            self._hint = 0
+            self._hint, self._loading = 0, False
             self.listing.end_bulk()
 
     def begin_reload(self) -> None:
         """Before a full reload (the change feed was unavailable): every row may be rewritten."""
-        with self.lock:
+        with self._writing, self.lock:
             self._floor = -1
             self._gone_tasks.clear()
             self._gone_families.clear()
@@ -398,7 +411,7 @@ class PromptTable:
     def sweep(self, seq: int) -> tuple[int, int]:
         """After a full reload at ``seq``: drop what the reload did not see (held at a lower sequence).
         Returns (tasks, families) dropped."""
-        with self.lock:
+        with self._writing, self.lock:
             stale = []
             for cls in self._classes.values():
                 stale += [cls.names[i] for i in np.flatnonzero(cls.seq[: cls.size] < seq).tolist()]
@@ -446,14 +459,19 @@ class PromptTable:
         refused = {chunk.names[i]: why[chunk.families[i]] for i in np.flatnonzero(fids < 0).tolist()}
         return fids, refused
 
-    def _keep_created_text(self, chunk: TaskChunk, created: np.ndarray, applied: list[int]) -> None:
-        """Keep the text of created_at values that are not canonical (for the rows applied)."""
-        other = created == created_codes.OTHER
-        for i in applied:
-            if other[i]:
-                self._created_text[chunk.names[i]] = chunk.created_at[i]
-            elif self._created_text:
-                self._created_text.pop(chunk.names[i], None)
+    def _keep_created_text(
+        self, chunk: TaskChunk, created: np.ndarray, todo: np.ndarray, in_place: list[tuple[int, int]]
+    ) -> None:
+        """Keep the text of the created_at values that are not canonical, for the rows applied."""
+        applied = np.zeros(len(chunk), dtype=bool)
+        applied[todo] = True
+        applied[[i for i, _ in in_place]] = True
+        for i in np.flatnonzero(applied & (created == created_codes.OTHER)).tolist():
+            self._created_text[chunk.names[i]] = chunk.created_at[i]
+        if self._created_text:  # a rewritten task whose text is now canonical
+            for i, _ in in_place:
+                if created[i] != created_codes.OTHER:
+                    self._created_text.pop(chunk.names[i], None)
 
     def _source_codes(self, sources: list[str]) -> np.ndarray:
         for s in set(sources):
@@ -466,11 +484,11 @@ class PromptTable:
 
     def _sort_out(
         self, todo: np.ndarray, chunk: TaskChunk, seqs: np.ndarray, cid: int
-    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Rows to append (new names) and rows to rewrite in place ((chunk row, table row)); rows
-        older than what the table holds are left out; a name moving to another class is removed
-        from its old one first."""
-        append, in_place = [], []
+    ) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]]]:
+        """Rows to append (new names, and names moving from another class: ``moves``, (chunk row,
+        old class)) and rows to rewrite in place ((chunk row, table row)); rows older than what the
+        table holds are left out. Changes nothing."""
+        append, in_place, moves = [], [], []
         for i in todo.tolist():
             name = chunk.names[i]
             handle = self._index.get(name)
@@ -484,9 +502,9 @@ class PromptTable:
             if old_cid == cid:
                 in_place.append((i, row))
             else:
-                self._remove_row(name, old_cid, row, keep_class=cid)
+                moves.append((i, old_cid))
                 append.append(i)
-        return np.array(append, dtype=np.int64), in_place
+        return np.array(append, dtype=np.int64), in_place, moves
 
     def _remove_row(self, name: str, cid: int, row: int, keep_class: int | None = None) -> None:
         cls = self._classes[cid]

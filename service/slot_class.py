@@ -6,14 +6,15 @@
     created:  (cap,) int64          created_at, encoded (see created_at.py)
     family:   (cap,) int32          family id
     source:   (cap,) int32          interned source id
-    names:    [cap] str             row -> task name
+    names:    [size] str            row -> task name
 
 A task therefore costs its factors, ``(l + d)·r·4`` bytes, plus 24 bytes here and 8 for its
 name's slot: no Python object per task. Rows are dense: rows ``[0, size)`` are live; removing a
 row moves the last row into it (the caller re-points that task's name), so capacity can shrink
 (to half, when under a quarter full) and memory comes back when tasks go. Capacity doubles when
-full; ``reserve`` pre-sizes it for a bulk load. Capacity never touched costs no resident memory
-on the CPU (``torch.empty`` / ``np.empty`` of that size are untouched pages).
+full; the table grows a class with :meth:`grown` + :meth:`adopt`, copying outside its read lock.
+Capacity never touched costs no resident memory on the CPU (``torch.empty`` / ``np.empty`` of that
+size are untouched pages), so a bulk load reserves headroom for later uploads at no cost.
 
 Not thread-safe on its own: the prompt table calls it under its lock.
 """
@@ -33,13 +34,18 @@ class SlotClass:
         self._allocate(max(MIN_CAPACITY, capacity))
 
     def _allocate(self, capacity: int) -> None:
-        self.u = torch.empty(capacity, self.l, self.r, device=self.device)  # (cap, l, r)
-        self.v = torch.empty(capacity, self.d, self.r, device=self.device)  # (cap, d, r)
-        self.seq = np.empty(capacity, np.int64)
-        self.created = np.empty(capacity, np.int64)
-        self.family = np.empty(capacity, np.int32)
-        self.source = np.empty(capacity, np.int32)
-        self.names: list[str | None] = [None] * capacity
+        self.u, self.v, self.seq, self.created, self.family, self.source = self._arrays(capacity)
+        self.names: list[str] = []  # dense like the rows: names[row]
+
+    def _arrays(self, capacity: int) -> tuple:
+        return (
+            torch.empty(capacity, self.l, self.r, device=self.device),  # u (cap, l, r)
+            torch.empty(capacity, self.d, self.r, device=self.device),  # v (cap, d, r)
+            np.empty(capacity, np.int64),  # seq
+            np.empty(capacity, np.int64),  # created
+            np.empty(capacity, np.int32),  # family
+            np.empty(capacity, np.int32),  # source
+        )
 
     @property
     def capacity(self) -> int:
@@ -60,14 +66,23 @@ class SlotClass:
             self._resize(max(need, 2 * self.capacity))
 
     def _resize(self, capacity: int) -> None:
-        old = (self.u, self.v, self.seq, self.created, self.family, self.source, self.names)
-        n = self.size
-        self._allocate(capacity)
-        self.u[:n] = old[0][:n]
-        self.v[:n] = old[1][:n]
-        for new, prev in zip((self.seq, self.created, self.family, self.source), old[2:6]):
-            new[:n] = prev[:n]
-        self.names[:n] = old[6][:n]
+        self.adopt(self._copy(capacity))
+
+    def grown(self, extra: int) -> tuple | None:
+        """When ``extra`` more rows do not fit: new arrays of max(2 x capacity, what is needed)
+        holding the live rows, for :meth:`adopt`. Reads only, so the caller may run it while
+        others read the class (but no one writes it); None when no growth is needed."""
+        need = self.size + extra
+        return self._copy(max(need, 2 * self.capacity)) if need > self.capacity else None
+
+    def _copy(self, capacity: int) -> tuple:
+        arrays, n = self._arrays(capacity), self.size
+        for new, old in zip(arrays, (self.u, self.v, self.seq, self.created, self.family, self.source)):
+            new[:n] = old[:n]
+        return arrays
+
+    def adopt(self, arrays: tuple) -> None:
+        self.u, self.v, self.seq, self.created, self.family, self.source = arrays
 
     # ---- rows --------------------------------------------------------------------------------------
     def append(
@@ -90,7 +105,7 @@ class SlotClass:
         self.created[first:end] = created
         self.family[first:end] = family
         self.source[first:end] = source
-        self.names[first:end] = names
+        self.names.extend(names)
         self.size = end
         return first
 
@@ -124,7 +139,7 @@ class SlotClass:
             for a in (self.seq, self.created, self.family, self.source):
                 a[row] = a[last]
             moved = self.names[row] = self.names[last]
-        self.names[last] = None
+        self.names.pop()
         self.size = last
         if self.capacity > MIN_CAPACITY and self.size < self.capacity // 4:
             self._resize(max(MIN_CAPACITY, self.capacity // 2))

@@ -12,23 +12,29 @@ from __future__ import annotations
 from prompts_store import validate_name
 
 from .prompt_table import PromptTable, TaskEntry
-from .schemas import FamilyInfo, FamilyPage, TaskInfo, TaskPage
+from .schemas import FamilyInfo, FamilyPage, TaskInfo
+
+
+def task_fields(name: str, family: str, rank: int, l: int, d: int, meta) -> dict:
+    """A task's description (the fields of :class:`TaskInfo`) as a plain dict: a page of a listing
+    is serialised from these directly, without a model per row.
+    ``meta``: anything with ``created_at`` and ``source`` (a Task, a TaskEntry)."""
+    parameters = (l + d) * rank
+    return {
+        "name": name,
+        "family": family,
+        "rank": rank,
+        "l": l,
+        "d": d,
+        "parameters": parameters,
+        "size_bytes": 4 * parameters,
+        "created_at": meta.created_at,
+        "source": meta.source,
+    }
 
 
 def describe_task(name: str, family: str, rank: int, l: int, d: int, meta) -> TaskInfo:
-    """``meta``: anything with ``created_at`` and ``source`` (a Task, a TaskEntry)."""
-    parameters = (l + d) * rank
-    return TaskInfo(
-        name=name,
-        family=family,
-        rank=rank,
-        l=l,
-        d=d,
-        parameters=parameters,
-        size_bytes=4 * parameters,
-        created_at=meta.created_at,
-        source=meta.source,
-    )
+    return TaskInfo(**task_fields(name, family, rank, l, d, meta))
 
 
 def describe_family(name: str, l: int, d: int, tasks: int, meta) -> FamilyInfo:
@@ -48,6 +54,10 @@ def _task(e: TaskEntry, d: int) -> TaskInfo:
     return describe_task(e.name, e.family, e.rank, e.length, d, e)
 
 
+def _task_fields(e: TaskEntry, d: int) -> dict:
+    return task_fields(e.name, e.family, e.rank, e.length, d, e)
+
+
 class Views:
     def __init__(self, table: PromptTable):
         self.table = table
@@ -56,14 +66,15 @@ class Views:
         validate_name(name, "task")
         return _task(self.table.task(name), self.table.d)
 
-    def tasks(self, after: str | None, limit: int, family: str | None) -> TaskPage:
-        """A page sorted by name: ``limit`` tasks after ``after``, of ``family`` when given."""
+    def tasks(self, after: str | None, limit: int, family: str | None) -> dict:
+        """A page sorted by name: ``limit`` tasks after ``after``, of ``family`` when given; the
+        fields of :class:`TaskPage` as plain data (a page is built per request: no model per row)."""
         if after is not None:
             validate_name(after, "cursor")
         if family is not None:
             validate_name(family, "family")
         entries, more = self.table.task_page(after, limit, family)
-        return TaskPage(tasks=[_task(e, self.table.d) for e in entries], next=entries[-1].name if more else None)
+        return {"tasks": [_task_fields(e, self.table.d) for e in entries], "next": entries[-1].name if more else None}
 
     def family(self, name: str) -> FamilyInfo:
         validate_name(name, "family")

@@ -4,6 +4,7 @@ batch), replace, delete."""
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from ..deps import Admin, LifecycleDep, MutationsDep, ViewsDep
 from ..schemas import BatchResult, BatchUpload, TaskInfo, TaskPage, TaskUpload
@@ -21,9 +22,9 @@ async def list_tasks(
     limit: Limit = 100,
     after: After = None,
     family: Annotated[str | None, Query(description="only this family's tasks")] = None,
-) -> TaskPage:
+) -> JSONResponse:
     """A page of tasks sorted by name; follow `next` until it is null. 404 for an unknown family."""
-    return views.tasks(after, limit, family)
+    return JSONResponse(views.tasks(after, limit, family))  # plain data, serialised once
 
 
 @router.get("/{name}", response_model=TaskInfo)
