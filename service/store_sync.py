@@ -23,7 +23,11 @@ import contextlib
 import ctypes
 import gc
 import logging
+import queue
+import threading
 import time
+from collections.abc import Iterator
+from typing import TypeVar
 
 from prompts_store import Change, ChangesUnavailable, NotFound, Store, StoreError
 
@@ -33,6 +37,7 @@ from .mutations import Mutations
 log = logging.getLogger("mpt.service")
 
 PAGE = 5000  # changes per read of the feed
+T = TypeVar("T")
 
 
 class StoreSync:
@@ -74,7 +79,7 @@ class StoreSync:
         gc_was_on = gc.isenabled()
         gc.disable()  # millions of rows, no cycles: collections would only re-walk what is resident
         try:
-            for chunk in self.store.iter_task_chunks():
+            for chunk in prefetched(self.store.iter_task_chunks()):
                 refused = self.mutations.publish_rows(chunk, head)
                 self._refused("task", chunk.rejected | refused)
                 counts["task"] += len(chunk) - len(refused)
@@ -204,3 +209,26 @@ def release_free_memory() -> None:
     to the operating system; glibc keeps it otherwise. A no-op where there is no glibc."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def prefetched(chunks: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``chunks``, read ahead by ``depth`` in a thread: the store's reads (which release the GIL in
+    SQLite) overlap the table's copies of the previous chunk."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                box.put(chunk)
+        except BaseException as e:  # handed to the consumer, raised there
+            box.put(e)
+        box.put(done)
+
+    reader = threading.Thread(target=read, name="mpt-bulk-read", daemon=True)
+    reader.start()
+    while (item := box.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    reader.join()
