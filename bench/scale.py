@@ -228,7 +228,8 @@ def measure(n: int, args: argparse.Namespace, base: dict | None) -> dict:
     try:
         with server(url_run, cache / f"server-a-{n}.log", args.poll_s) as (a, pid, ready_s):
             rss = rss_bytes(pid)
-            loaded = re.search(r"loaded \d+ tasks of \d+ families in ([\d.]+)s", (cache / f"server-a-{n}.log").read_text())
+            log = (cache / f"server-a-{n}.log").read_text()
+            loaded = re.search(r"loaded \d+ tasks of \d+ families in ([\d.]+)s", log)
             row |= {
                 "ready_s": round(ready_s, 2),
                 "bulk_load_s": float(loaded.group(1)) if loaded else None,
