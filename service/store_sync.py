@@ -145,10 +145,12 @@ class StoreSync:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         if self.store.watch(self.wake):
             log.info("the store pushes its commits: changes apply at once (polling every %gs as well)", interval_s)
-        while True:
+        next_at = time.monotonic() + interval_s
+        while True:  # polls start every interval_s (not interval_s after the last one ended)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval_s)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - time.monotonic()))
             self._wake.clear()
+            next_at = max(next_at + interval_s, time.monotonic() + interval_s / 2)
             try:
                 n = await asyncio.to_thread(self.poll)
                 if n:
