@@ -4,7 +4,7 @@ Tasks live in slot classes, one per (prompt length l, rank r) (:mod:`.slot_class
 long task never widens the others' slots, and a class whose last task goes is dropped with its
 memory. A task name maps to a *handle*, ``row << 16 | class id``: the one Python object per task
 is that name -> handle entry (plus its place in the sorted listings, :mod:`.name_index`).
-Families live in one small table per prompt length (``shared``: (F_l, l, d)).
+Families live in one small table per prompt length (:mod:`.family_table`).
 
 Ordering: every version carries the store sequence that wrote it, and a version is applied only
 when its sequence is above the one the table holds for that name (the row's ``seq``, or the
@@ -28,22 +28,11 @@ from prompts_store import Conflict, Family, NotFound, Task, TaskChunk, compose, 
 from prompts_store.artifacts import check_factor_shapes
 
 from . import created_at as created_codes
+from .family_table import FamilyEntry, FamilyTable
 from .name_index import NameIndex
 from .slot_class import SlotClass
 
 SHIFT, CLASS_MASK = 16, (1 << 16) - 1
-
-
-@dataclass(frozen=True)
-class FamilyEntry:
-    name: str
-    fid: int
-    length: int
-    row: int  # in the shared table of its length
-    fingerprint: dict
-    created_at: str
-    source: str
-    seq: int
 
 
 @dataclass(frozen=True)
@@ -59,28 +48,6 @@ class TaskEntry:
     seq: int
 
 
-class _SharedTable:
-    """The shared prompts of every family of one prompt length: (capacity, l, d), free rows reused."""
-
-    def __init__(self, l: int, d: int, device: torch.device):
-        self.shared = torch.zeros(4, l, d, device=device)
-        self.free: list[int] = []
-        self.used = 0  # rows handed out so far (live + free)
-
-    def take(self) -> int:
-        if self.free:
-            return self.free.pop()
-        if self.used == self.shared.shape[0]:
-            grown = self.shared.new_zeros(2 * self.used, *self.shared.shape[1:])
-            grown[: self.used] = self.shared
-            self.shared = grown
-        self.used += 1
-        return self.used - 1
-
-    def live(self) -> int:
-        return self.used - len(self.free)
-
-
 class PromptTable:
     def __init__(self, d: int, device: torch.device, max_rank: int = 8):
         self.d, self.device, self.max_rank = d, device, max_rank
@@ -90,13 +57,11 @@ class PromptTable:
         self._classes: dict[int, SlotClass] = {}
         self._class_ids: dict[tuple[int, int], int] = {}  # (l, r) -> class id
         self._free_class_ids: list[int] = []
-        self.families: dict[str, FamilyEntry] = {}
-        self._family_by_id: dict[int, FamilyEntry] = {}
-        self._free_fids: list[int] = []
-        self._shared: dict[int, _SharedTable] = {}  # l -> shared prompts of that length
+        self._families = FamilyTable(d, device)
+        self.families = self._families.entries  # name -> FamilyEntry (read-only outside this class)
+        self._family_by_id = self._families.by_id
         self.listing = NameIndex()
         self._gone_tasks: dict[str, int] = {}  # name -> sequence of its deletion (until advance passes it)
-        self._gone_families: dict[str, int] = {}
         self._floor = -1  # every change up to here is reflected (the store sync's cursor)
         self._created_text: dict[str, str] = {}  # created_at kept verbatim when not canonical
         self._sources: list[str] = []
@@ -154,7 +119,7 @@ class PromptTable:
                 self._family_by_id[int(classes[c].family[r])].row for c, r in zip(cids, rows)
             ]  # the gathers below copy the rows, so later writes to a slot cannot reach this batch
             fam_idx = torch.tensor(fam_rows, device=self.device)  # (B,)
-            shared = self._shared[length].shared
+            shared = self._families.shared(length)
             if len(classes) == 1:
                 cls = classes[cids[0]]
                 return compose_rows(shared, cls.u, cls.v, fam_idx, torch.tensor(rows, device=self.device))
@@ -196,7 +161,7 @@ class PromptTable:
         """Bytes of the resident tensors: every slot class's factors and every shared prompt."""
         with self.lock:
             tasks = sum(c.nbytes() for c in self._classes.values())
-            shared = sum(t.shared.numel() * t.shared.element_size() for t in self._shared.values())
+            shared = self._families.nbytes()
             return tasks + shared
 
     def classes(self) -> dict[tuple[int, int], tuple[int, int]]:
@@ -319,36 +284,15 @@ class PromptTable:
             raise Conflict(f"family {family.name!r} has d={family.d}, the backbone has d_model={self.d}")
         with self._writing, self.lock:
             old = self.families.get(family.name)
-            known = old.seq if old is not None else self._gone_families.get(family.name, self._floor)
-            if seq <= known:
+            if seq <= self._families.known_seq(family.name, self._floor):
                 return False
             if old is not None and old.length != family.length and self.family_tasks(family.name):
                 raise Conflict(
                     f"family {family.name!r} has tasks of l={old.length}; cannot change it to l={family.length}"
                 )
-            if old is not None and old.length == family.length:
-                row = old.row
-            else:
-                if old is not None:
-                    self._free_shared(old.length, old.row)
-                table = self._shared.get(family.length)
-                if table is None:
-                    table = self._shared[family.length] = _SharedTable(family.length, self.d, self.device)
-                row = table.take()
-            self._shared[family.length].shared[row] = family.shared.to(self.device)
-            if old is not None:
-                fid = old.fid
-            elif self._free_fids:
-                fid = self._free_fids.pop()
-            else:
-                fid = len(self._family_by_id)
-            entry = FamilyEntry(
-                family.name, fid, family.length, row, family.fingerprint, family.created_at, family.source, seq
-            )
-            self.families[family.name] = self._family_by_id[fid] = entry
+            self._families.put(family, seq)
             if old is None:
                 self.listing.families.add(family.name)
-            self._gone_families.pop(family.name, None)
             return True
 
     def remove_family(self, name: str, seq: int) -> bool:
@@ -356,8 +300,8 @@ class PromptTable:
         with self._writing, self.lock:
             entry = self.families.get(name)
             if entry is None:
-                if seq > self._gone_families.get(name, self._floor):
-                    self._gone_families[name] = seq
+                if seq > self._families.known_seq(name, self._floor):
+                    self._families.gone[name] = seq
                 return False
             if seq <= entry.seq:
                 return False
@@ -365,12 +309,8 @@ class PromptTable:
             if users:
                 some = self.listing.some_tasks_of(name, 3)
                 raise Conflict(f"family {name!r} is used by {users} task(s), e.g. {some}")
-            del self.families[name]
-            del self._family_by_id[entry.fid]
-            self._free_fids.append(entry.fid)
-            self._free_shared(entry.length, entry.row)
+            self._families.remove(name, seq)
             self.listing.families.remove(name)
-            self._gone_families[name] = seq
             return True
 
     # ---- the store sync's bookkeeping ------------------------------------------------------------------
@@ -379,7 +319,7 @@ class PromptTable:
         write of such a name is refused by the floor instead)."""
         with self._writing, self.lock:
             self._floor = max(self._floor, seq)
-            for gone in (self._gone_tasks, self._gone_families):
+            for gone in (self._gone_tasks, self._families.gone):
                 for name in [n for n, s in gone.items() if s <= self._floor]:
                     del gone[name]
 
@@ -402,11 +342,9 @@ class PromptTable:
         with self._writing, self.lock:
             self._floor = -1
             self._gone_tasks.clear()
-            self._gone_families.clear()
             for cls in self._classes.values():
                 cls.seq[: cls.size] = -1
-            self.families = {n: _with_seq(e, -1) for n, e in self.families.items()}
-            self._family_by_id = {e.fid: e for e in self.families.values()}
+            self._families.reset_seqs()
 
     def sweep(self, seq: int) -> tuple[int, int]:
         """After a full reload at ``seq``: drop what the reload did not see (held at a lower sequence).
@@ -532,15 +470,3 @@ class PromptTable:
         cls = self._classes.pop(cid)
         del self._class_ids[(cls.l, cls.r)]
         self._free_class_ids.append(cid)
-
-    def _free_shared(self, length: int, row: int) -> None:
-        table = self._shared[length]
-        table.free.append(row)
-        if table.live() == 0:
-            del self._shared[length]
-
-
-def _with_seq(entry: FamilyEntry, seq: int) -> FamilyEntry:
-    return FamilyEntry(
-        entry.name, entry.fid, entry.length, entry.row, entry.fingerprint, entry.created_at, entry.source, seq
-    )
