@@ -217,20 +217,32 @@ def prefetched(chunks: Iterator[T], depth: int = 2) -> Iterator[T]:
     """``chunks``, read ahead by ``depth`` in a thread: the store's reads (which release the GIL in
     SQLite) overlap the table's copies of the previous chunk."""
     box: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
+    done, stop = object(), threading.Event()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                box.put(item, timeout=0.1)
+                return True
+        return False
 
     def read() -> None:
         try:
             for chunk in chunks:
-                box.put(chunk)
+                if not hand(chunk):
+                    return  # the consumer stopped: let the store's iterator go
         except BaseException as e:  # handed to the consumer, raised there
-            box.put(e)
-        box.put(done)
+            hand(e)
+            return
+        hand(done)
 
     reader = threading.Thread(target=read, name="mpt-bulk-read", daemon=True)
     reader.start()
-    while (item := box.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    reader.join()
+    try:
+        while (item := box.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()

@@ -178,3 +178,22 @@ def test_bulk_rows_of_a_load_are_checked_against_the_served_families(backbone):
     chunk = TaskChunk(L, backbone.d_model, 1, ["a"], ["fam"], [""], [""], torch.ones(1, L, 1), torch.ones(1, 32, 1))
     refused, applied = table.put_rows(chunk, 1)
     assert applied == 0 and "not served" in refused["a"]
+
+
+def test_read_ahead_hands_over_every_chunk_and_the_readers_error():
+    from service.store_sync import prefetched
+
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for x in prefetched(failing()):
+            got.append(x)
+    assert got == [1]
+    early = prefetched(iter(range(1000)), depth=1)
+    assert next(early) == 0
+    early.close()  # the consumer stops: the reader thread ends instead of blocking
