@@ -189,3 +189,41 @@ def test_a_reader_sees_old_or_new_factors_never_a_mix():
         stop.set()
         th.join()
     assert not bad, bad[:5]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_table_on_cuda_composes_what_the_cpu_table_does():
+    """Slot classes, growth, swap-removal and rank moves with the factors on the GPU."""
+    tables = {dev: PromptTable(D, torch.device(dev)) for dev in ("cpu", "cuda")}
+    long = fam("long", l=5, seed=7)
+    for t in tables.values():
+        t.put_family(fam(), seq=1)
+        t.put_family(long, seq=2)
+    n = 40  # past MIN_CAPACITY twice: the classes grow on the device
+    g = torch.Generator().manual_seed(0)
+    chunk = TaskChunk(
+        3,
+        D,
+        2,
+        [f"b{k:02d}" for k in range(n)],
+        ["f"] * n,
+        [""] * n,
+        [""] * n,
+        torch.randn(n, 3, 2, generator=g),
+        torch.randn(n, D, 2, generator=g),
+    )
+    for t in tables.values():
+        assert t.put_rows(chunk, 10) == ({}, n)
+        t.put_task(task("l5", family="long", l=5, r=3, seed=4), seq=11)
+        t.put_task(task("b07", r=1, seed=5), seq=12)  # rank 2 -> 1: moves class
+        for k in range(0, 30, 3):
+            assert t.remove_task(f"b{k:02d}", seq=20 + k)
+    names = ["b07", "b10", "b39", "b01", "b08"]
+    cpu, gpu = (tables[dev].compose(names) for dev in ("cpu", "cuda"))
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-5)
+    x = task("l5", family="long", l=5, r=3, seed=4)
+    torch.testing.assert_close(
+        tables["cuda"].compose(["l5"])[0].cpu(), long.shared * (x.u @ x.v.T), rtol=1e-5, atol=1e-5
+    )
+    assert tables["cuda"].classes() == tables["cpu"].classes()
