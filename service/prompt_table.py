@@ -12,8 +12,10 @@ sequence of the name's deletion, kept until the store sync's cursor passes it: `
 the API's own writes and the store sync can publish in any order: an older version never
 replaces a newer one, and a deleted name is never revived by an older write.
 
-All reads and writes hold ``lock``; a batch composes its rows' prompts under it (the gather copies
-the rows), so a request sees a task's old or new factors, never a mix.
+Locks: reads hold ``lock``; a batch composes its rows' prompts under it (the gather copies the
+rows), so a request sees a task's old or new factors, never a mix. Writers take ``_writing`` (one
+at a time), then ``lock`` only for the sections that change what readers see: growing a slot
+class copies it outside ``lock``, so predictions go on while it is copied.
 """
 
 from __future__ import annotations
