@@ -1,8 +1,10 @@
 # mpt-serve: one frozen T5 serving every task of a prompt store over HTTP.
 #   build:  docker build -t mpt-serve .
 #   run:    docker run -p 8000:8000 -e MPT_ADMIN_TOKEN=... -v mpt-store:/data mpt-serve
-# The image serves the embedded demo bundle (demo/) with a writable store in /data/store that
-# starts as a copy of the demo store; point MPT_MODEL / MPT_STORE elsewhere to serve your own.
+# The image serves the embedded demo bundle (demo/) from a writable SQLite store, /data/store.db,
+# seeded from the demo's directory store when the image is built (a named volume keeps what was
+# uploaded; a volume made from an older image keeps that image's seed). Point MPT_MODEL / MPT_STORE
+# elsewhere to serve your own (MPT_STORE: sqlite:////PATH, a directory, or postgresql://...).
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1
@@ -22,11 +24,13 @@ RUN MPT_EDITABLE=0 MPT_TORCH_SPEC="$MPT_TORCH_SPEC" scripts/install.sh /opt/venv
 COPY demo demo
 RUN useradd --system --uid 10001 --home /app mpt \
     && chmod -R a+rX /app/demo \
-    && mkdir -p /data && cp -r demo/store /data/store && chown -R mpt /data
+    && mkdir -p /data \
+    && /opt/venv/bin/python -m mpt_cli store copy demo/store sqlite:////data/store.db --no-progress \
+    && chown -R mpt /data
 USER mpt
 VOLUME /data
 
-ENV MPT_HOST=0.0.0.0 MPT_PORT=8000 MPT_MODEL=/app/demo/backbone MPT_STORE=/data/store
+ENV MPT_HOST=0.0.0.0 MPT_PORT=8000 MPT_MODEL=/app/demo/backbone MPT_STORE=sqlite:////data/store.db
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
     CMD ["/opt/venv/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)"]

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve demo test lint format bench-serve clean lab-backbone lab-gate bench-accuracy demo-bundle
+.PHONY: install serve demo test lint format bench-serve bench-scale clean lab-backbone lab-gate bench-accuracy demo-bundle
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	scripts/install.sh $(VENV) serve,test,bench,postgres,ray
@@ -35,6 +35,11 @@ format: $(STAMP)
 ## bench-serve: serving throughput/latency benchmark (CPU, tiny model) -> bench/results/serve.json
 bench-serve: $(STAMP)
 	$(PY) -m bench.serve_bench
+
+## bench-scale: one server with 1 to 10^6 resident tasks (SQLite, demo shape) -> bench/results/scale.json
+## (populated stores are cached in build/scale; ARGS=--tasks 1,1000 for a quick look)
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale $(ARGS)
 
 ## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~45 min on 2 CPU cores; committed)
 lab-backbone: $(STAMP)

@@ -58,8 +58,8 @@ def copy_store(
             for chunk in s.iter_task_chunks():
                 skipped.update({f"task/{n}": why for n, why in chunk.rejected.items()})
                 for start in range(0, len(chunk), batch_size):
-                    batch = [chunk.task(i) for i in range(start, min(start + batch_size, len(chunk)))]
-                    d.put_tasks(batch, overwrite=overwrite)
+                    batch = chunk.rows(start, min(start + batch_size, len(chunk)))
+                    d.put_task_chunk(batch, overwrite=overwrite)
                     tasks += len(batch)
                     bar.update(len(batch))
         head = d.head()

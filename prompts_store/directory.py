@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -81,7 +82,7 @@ class DirectoryStore(Store):
                     remove_stale_temp_files(fam)
             self._recover()
 
-    # ---- paths (also used by old callers: the server's mtime-based sync) -------------------------
+    # ---- paths: the file that holds an artefact --------------------------------------------------------
     def family_path(self, name: str) -> Path:
         return self.families_dir / validate_name(name, "family") / SHARED_FILE
 
@@ -138,17 +139,17 @@ class DirectoryStore(Store):
                 f"{self.root}: changes since {since} are not in the journal (it starts after "
                 f"{head if base is None else base}); reload the store in bulk"
             )
-        latest: dict[tuple[str, str], int] = {}
+        latest: dict[tuple[str, str], Entry] = {}
         for e in self.journal.read(since, head, limit):
             latest.pop((e.kind, e.name), None)
-            latest[(e.kind, e.name)] = e.seq  # insertion order = order of latest sequence
+            latest[(e.kind, e.name)] = e  # insertion order = order of latest sequence
         out = []
-        for (kind, name), seq in latest.items():
+        for (kind, name), e in latest.items():
             try:
                 value = self._get_family(name) if kind == "family" else self._get_task(name)
-                out.append(Change(seq, kind, name, value))
-            except InvalidArtifact as e:
-                out.append(Change(seq, kind, name, None, str(e)))
+                out.append(Change(e.seq, kind, name, value, committed_at=e.at))
+            except InvalidArtifact as err:
+                out.append(Change(e.seq, kind, name, None, str(err), committed_at=e.at))
         return out
 
     def _get_family(self, name: str) -> Family | None:
@@ -267,21 +268,6 @@ class DirectoryStore(Store):
         except InvalidArtifact:
             return None
 
-    # ---- old API, kept for callers written against the previous DirectoryStore --------------------
-    # (removed when the server moves to the change feed)
-    def snapshot(self) -> dict[str, tuple[int, int]]:
-        """Legacy: ``{"family/<name>" | "task/<name>": (mtime_ns, size)}`` of every file (a full scan)."""
-        out = {}
-        for kind, names, path in (
-            ("family", self._all_families(), self.family_path),
-            ("task", self._all_tasks(), self.task_path),
-        ):
-            for n in names:
-                with contextlib.suppress(FileNotFoundError):
-                    st = path(n).stat()
-                    out[f"{kind}/{n}"] = (st.st_mtime_ns, st.st_size)
-        return out
-
 
 class _DirectoryTransaction(Transaction):
     def __init__(self, store: DirectoryStore):
@@ -289,6 +275,7 @@ class _DirectoryTransaction(Transaction):
         last = store.journal.last_seq()
         self.next = max(store.head(), last or 0) + 1
         self.logged_through: int | None = None
+        self.now = time.time()
 
     def _log(self, entries: list[Entry]) -> None:
         if not self.s.journal.exists():
@@ -308,10 +295,11 @@ class _DirectoryTransaction(Transaction):
 
     def bump(self, n: int) -> int:
         first, self.next = self.next, self.next + n
+        self.now = time.time()  # the commit time readers measure their lag from
         return first
 
     def write_family(self, family: Family, seq: int) -> None:
-        self._log([Entry(seq, "put", "family", family.name)])
+        self._log([Entry(seq, "put", "family", family.name, self.now)])
         path = self.s.family_path(family.name)
         if not path.parent.is_dir():
             path.parent.mkdir()
@@ -319,18 +307,18 @@ class _DirectoryTransaction(Transaction):
         atomic_write(path, family_to_bytes(family))
 
     def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
-        self._log([Entry(first_seq + i, "put", "task", t.name) for i, t in enumerate(tasks)])
+        self._log([Entry(first_seq + i, "put", "task", t.name, self.now) for i, t in enumerate(tasks)])
         atomic_write_many((self.s.task_path(t.name), task_to_bytes(t)) for t in tasks)
 
     def delete_family(self, name: str, seq: int) -> None:
-        self._log([Entry(seq, "del", "family", name)])
+        self._log([Entry(seq, "del", "family", name, self.now)])
         path = self.s.family_path(name)
         atomic_delete(path)
         path.parent.rmdir()
         fsync_dir(self.s.families_dir)
 
     def delete_task(self, name: str, seq: int) -> None:
-        self._log([Entry(seq, "del", "task", name)])
+        self._log([Entry(seq, "del", "task", name, self.now)])
         atomic_delete(self.s.task_path(name))
 
 

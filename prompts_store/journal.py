@@ -1,7 +1,8 @@
 """The directory store's change log: an append-only text file, one line per mutation.
 
     mpt-serve journal 1 base=<seq>          the header: the feed starts after sequence <seq>
-    <seq> put|del family|task <name>        one line per mutation, sequences strictly increasing
+    <seq> put|del family|task <name> [<t>]  one line per mutation, sequences strictly increasing;
+                                            <t>: the commit time (Unix seconds; absent in older lines)
 
 Writers append under the store's lock and fsync before they touch the file the line names, so a
 line may name a change that a crash never made; readers resolve every name to the file's current
@@ -28,6 +29,7 @@ class Entry(NamedTuple):
     op: str  # "put" | "del"
     kind: str  # "family" | "task"
     name: str
+    at: float | None = None  # commit time, Unix seconds
 
 
 class Journal:
@@ -88,7 +90,9 @@ class Journal:
 
     def append(self, entries: list[Entry]) -> None:
         """Append and fsync (the file exists since :meth:`create`); afterwards the lines survive a crash."""
-        data = "".join(f"{e.seq} {e.op} {e.kind} {e.name}\n" for e in entries).encode()
+        data = "".join(
+            f"{e.seq} {e.op} {e.kind} {e.name}" + ("" if e.at is None else f" {e.at:.3f}") + "\n" for e in entries
+        ).encode()
         with open(self.path, "ab") as f:
             f.write(data)
             f.flush()
@@ -141,9 +145,10 @@ class Journal:
 def _parse(line: bytes) -> Entry | None:
     """A journal line, or None for anything malformed (never a path from an invalid name)."""
     parts = line.decode("ascii", "replace").split()
-    if len(parts) != 4 or parts[1] not in ("put", "del") or parts[2] not in ("family", "task"):
+    if len(parts) not in (4, 5) or parts[1] not in ("put", "del") or parts[2] not in ("family", "task"):
         return None
     try:
-        return Entry(int(parts[0]), parts[1], parts[2], validate_name(parts[3], parts[2]))
+        at = float(parts[4]) if len(parts) == 5 else None
+        return Entry(int(parts[0]), parts[1], parts[2], validate_name(parts[3], parts[2]), at)
     except ValueError:  # a bad number, or InvalidName (a ValueError)
         return None

@@ -16,6 +16,8 @@ class Change(NamedTuple):
 
     ``value`` is the Family or Task, or None when the name is deleted. ``error`` is set (and
     ``value`` is None) when the stored record exists but cannot be decoded: serve it as absent.
+    ``committed_at`` is when the change was committed (Unix seconds, the writer's clock), for
+    measuring how long readers take to apply it; None where a backend does not record it.
     """
 
     seq: int
@@ -23,6 +25,7 @@ class Change(NamedTuple):
     name: str
     value: Family | Task | None
     error: str | None = None
+    committed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,20 @@ class TaskChunk:
             self.u[keep].contiguous(),
             self.v[keep].contiguous(),
             dict(self.rejected),
+        )
+
+    def rows(self, start: int, stop: int) -> TaskChunk:
+        """Rows ``start:stop`` (views of the tensors)."""
+        return TaskChunk(
+            self.l,
+            self.d,
+            self.rank,
+            self.names[start:stop],
+            self.families[start:stop],
+            self.created_at[start:stop],
+            self.source[start:stop],
+            self.u[start:stop],
+            self.v[start:stop],
         )
 
     def task(self, i: int) -> Task:

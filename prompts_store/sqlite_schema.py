@@ -55,6 +55,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE UNIQUE INDEX tombstones_seq ON tombstones (seq);
         """,
     ),
+    (
+        "commit times of changes, for readers' sync lag",
+        """
+        ALTER TABLE families ADD COLUMN committed_at REAL;
+        ALTER TABLE tasks ADD COLUMN committed_at REAL;
+        ALTER TABLE tombstones ADD COLUMN committed_at REAL;
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -8,6 +8,7 @@ Each thread gets its own connection; a forked child opens fresh ones.
 Tables (see :mod:`.sqlite_schema`): ``families`` and ``tasks`` (metadata columns, then the tensors
 as little-endian float32 blobs), ``tombstones`` (one row per deleted name, removed when the name is
 written again), ``meta`` (the sequence, bumped in each write transaction), ``schema_version``.
+Every row also records ``committed_at``, the writer's clock when its transaction took its sequence.
 """
 
 from __future__ import annotations
@@ -131,28 +132,28 @@ class SQLiteStore(Store):
         lim = -1 if limit is None else limit
         with self._read_snapshot() as c:
             fams = c.execute(
-                f"SELECT {FAMILY_COLS} FROM families WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
+                f"SELECT {FAMILY_COLS}, committed_at FROM families WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
             ).fetchall()
             tasks = c.execute(
-                f"SELECT {TASK_COLS} FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
+                f"SELECT {TASK_COLS}, committed_at FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
             ).fetchall()
             tombs = c.execute(
-                "SELECT seq, kind, name FROM tombstones WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
+                "SELECT seq, kind, name, committed_at FROM tombstones WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
             ).fetchall()
-        merged = [(r[6], "family", r) for r in fams] + [(r[7], "task", r) for r in tasks]
-        merged += [(seq, kind, name) for seq, kind, name in tombs]
+        merged = [(r[6], "family", r[:-1], r[-1]) for r in fams] + [(r[7], "task", r[:-1], r[-1]) for r in tasks]
+        merged += [(seq, kind, name, at) for seq, kind, name, at in tombs]
         merged.sort(key=lambda e: e[0])
         if limit is not None:
             merged = merged[:limit]
         out = []
-        for seq, kind, row in merged:
+        for seq, kind, row, at in merged:
             if isinstance(row, str):
-                out.append(Change(seq, kind, row, None))
+                out.append(Change(seq, kind, row, None, committed_at=at))
                 continue
             try:
-                out.append(Change(seq, kind, row[0], _family(row) if kind == "family" else _task(row)))
+                out.append(Change(seq, kind, row[0], _family(row) if kind == "family" else _task(row), committed_at=at))
             except InvalidArtifact as e:
-                out.append(Change(seq, kind, row[0], None, str(e)))
+                out.append(Change(seq, kind, row[0], None, str(e), committed_at=at))
         return out
 
     def _get_family(self, name: str) -> Family | None:
@@ -228,6 +229,7 @@ class SQLiteStore(Store):
 class _SQLiteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection):
         self.c = conn
+        self.now = time.time()
 
     def read_family(self, name: str) -> Family | None:
         row = self.c.execute(f"SELECT {FAMILY_COLS} FROM families WHERE name = ?", (name,)).fetchone()
@@ -249,11 +251,12 @@ class _SQLiteTransaction(Transaction):
     def bump(self, n: int) -> int:
         seq = self.c.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
         self.c.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq + n,))
+        self.now = time.time()  # the commit time readers measure their lag from
         return seq + 1
 
     def write_family(self, family: Family, seq: int) -> None:
         self.c.execute(
-            _upsert("families", FAMILY_COLS, "name"),
+            _upsert("families", FAMILY_COLS + ", committed_at", "name"),
             (
                 family.name,
                 family.length,
@@ -263,21 +266,38 @@ class _SQLiteTransaction(Transaction):
                 family.source,
                 seq,
                 to_blob(family.shared),
+                self.now,
             ),
         )
         self.c.execute("DELETE FROM tombstones WHERE kind = 'family' AND name = ?", (family.name,))
 
     def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
         self.c.executemany(
-            _upsert("tasks", TASK_COLS, "name"),
+            _upsert("tasks", TASK_COLS + ", committed_at", "name"),
             (
                 (t.name, t.family, t.rank, t.u.shape[0], t.v.shape[0], t.created_at, t.source, first_seq + i)
-                + (to_blob(t.u), to_blob(t.v))
+                + (to_blob(t.u), to_blob(t.v), self.now)
                 for i, t in enumerate(tasks)
             ),
         )
         if self.c.execute("SELECT 1 FROM tombstones WHERE kind = 'task' LIMIT 1").fetchone():
             self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((t.name,) for t in tasks))
+
+    def write_task_chunk(self, chunk: TaskChunk, first_seq: int) -> None:
+        """The stack's bytes sliced per row: no tensor and no Task object per row."""
+        n, l, d, r = len(chunk), chunk.l, chunk.d, chunk.rank
+        u, v = memoryview(to_blob(chunk.u.reshape(n * l, r))), memoryview(to_blob(chunk.v.reshape(n * d, r)))
+        su, sv = l * r * 4, d * r * 4
+        self.c.executemany(
+            _upsert("tasks", TASK_COLS + ", committed_at", "name"),
+            (
+                (chunk.names[i], chunk.families[i], r, l, d, chunk.created_at[i], chunk.source[i], first_seq + i)
+                + (u[i * su : (i + 1) * su], v[i * sv : (i + 1) * sv], self.now)
+                for i in range(n)
+            ),
+        )
+        if self.c.execute("SELECT 1 FROM tombstones WHERE kind = 'task' LIMIT 1").fetchone():
+            self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((x,) for x in chunk.names))
 
     def delete_family(self, name: str, seq: int) -> None:
         self.c.execute("DELETE FROM families WHERE name = ?", (name,))
@@ -288,7 +308,9 @@ class _SQLiteTransaction(Transaction):
         self._tombstone("task", name, seq)
 
     def _tombstone(self, kind: str, name: str, seq: int) -> None:
-        self.c.execute(_upsert("tombstones", "kind, name, seq", "kind, name"), (kind, name, seq))
+        self.c.execute(
+            _upsert("tombstones", "kind, name, seq, committed_at", "kind, name"), (kind, name, seq, self.now)
+        )
 
 
 def _upsert(table: str, cols: str, key: str) -> str:

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from .artifacts import Family, Task
+from .records import TaskChunk
 
 
 class Transaction(ABC):
@@ -41,6 +42,11 @@ class Transaction(ABC):
     @abstractmethod
     def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
         """Insert or replace the tasks, ``tasks[i]`` at sequence ``first_seq + i`` (and drop their tombstones)."""
+
+    def write_task_chunk(self, chunk: TaskChunk, first_seq: int) -> None:
+        """Insert or replace a chunk's tasks, row ``i`` at ``first_seq + i``. Checked like
+        ``write_tasks``; this default builds a Task per row, a backend may write the stack directly."""
+        self.write_tasks([chunk.task(i) for i in range(len(chunk))], first_seq)
 
     @abstractmethod
     def delete_family(self, name: str, seq: int) -> None:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make serve`: serve the embedded demo on 127.0.0.1:8000 (flags pass through to `mpt serve`).
 # The backbone and store come from MPT_MODEL / MPT_STORE when set. Otherwise the committed demo
-# bundle (demo/) is served from a writable copy of its store in build/demo-store, so uploads
-# never touch the repository; without a bundle, a tiny demo is built once with the training CLI
-# (scripts/demo_pipeline.sh, about a minute) and cached in build/serve-demo.
+# bundle (demo/) is served from a SQLite store, build/demo-store.db, seeded once from the
+# bundle's directory store with `mpt store copy`, so uploads never touch the repository; without
+# a bundle, a tiny demo is built once with the training CLI (scripts/demo_pipeline.sh, about a
+# minute) and cached in build/serve-demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
@@ -21,16 +22,25 @@ if [ -z "${MPT_MODEL:-}" ]; then
     seed=build/serve-demo/store
   fi
   if [ -z "${MPT_STORE:-}" ]; then
-    export MPT_STORE=build/demo-store
-    # a rebuilt bundle (demo/bundle.json changed) re-seeds the copy; the old one is kept aside
+    db=build/demo-store.db
+    export MPT_STORE="sqlite:///$db"
+    # a rebuilt bundle (demo/bundle.json changed) re-seeds the store; the old one is kept aside
     stamp=$(cat "$seed/../bundle.json" 2>/dev/null | sha256sum | cut -c1-16)
-    if [ -d "$MPT_STORE" ] && [ "$(cat build/demo-store.seed 2>/dev/null)" != "$stamp" ]; then
-      old="build/demo-store.$(date +%Y%m%d-%H%M%S)"
-      echo "the demo bundle changed: re-seeding $MPT_STORE (previous copy kept in $old)" >&2
-      mv "$MPT_STORE" "$old"
+    if [ -f "$db" ] && [ "$(cat build/demo-store.seed 2>/dev/null)" != "$stamp" ]; then
+      old="build/demo-store.$(date +%Y%m%d-%H%M%S).db"
+      echo "the demo bundle changed: re-seeding $db (previous store kept as $old)" >&2
+      for suffix in "" -wal -shm; do
+        if [ -f "$db$suffix" ]; then mv "$db$suffix" "$old$suffix"; fi
+      done
     fi
-    if [ ! -d "$MPT_STORE" ]; then
-      mkdir -p build && cp -r "$seed" "$MPT_STORE" && echo "$stamp" > build/demo-store.seed
+    if [ ! -f "$db" ]; then  # copied aside first: an interrupted copy is never taken for a seeded store
+      mkdir -p build
+      rm -f "$db.part" "$db.part-wal" "$db.part-shm"
+      "$venv/bin/python" -m mpt_cli store copy "$seed" "sqlite:///$db.part" --no-progress >/dev/null
+      for suffix in -wal -shm ""; do
+        if [ -f "$db.part$suffix" ]; then mv "$db.part$suffix" "$db$suffix"; fi
+      done
+      echo "$stamp" > build/demo-store.seed
     fi
   fi
 fi

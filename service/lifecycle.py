@@ -42,7 +42,7 @@ class Lifecycle:
         try:
             t0 = time.perf_counter()
             state = self.state = await asyncio.to_thread(build_state, s, self.metrics)
-            counts = await asyncio.to_thread(state.sync.sync)
+            counts = await asyncio.to_thread(state.sync.load)
             warm = await asyncio.to_thread(state.engine.warm_up)
             state.batcher.start()
             self._background.append(asyncio.create_task(state.sync.poll_forever(s.store_poll_s)))
@@ -53,9 +53,15 @@ class Lifecycle:
                 time.perf_counter() - t0,
                 counts["family"],
                 counts["task"],
-                s.store,
+                state.store,
                 warm,
             )
+            if counts["task"] == 0 and counts["family"] == 0:
+                log.warning(
+                    "the store %s is empty: upload families and tasks, or seed it, e.g. `mpt store copy demo/store %s`",
+                    s.store,
+                    s.store,
+                )
         except Exception as e:
             self.phase, self.failure = "failed", f"{type(e).__name__}: {e}"
             log.error("start-up failed: %s", self.failure)
@@ -76,6 +82,7 @@ class Lifecycle:
             task.cancel()
         if self.state is not None:
             await asyncio.to_thread(self.state.batcher.stop, self.settings.drain_timeout_s)
+            self.state.store.close()
 
     @property
     def ready(self) -> bool:

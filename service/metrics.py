@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from .rows import Row
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -36,7 +37,24 @@ class Metrics:
         self.families_resident = Gauge("mpt_families_resident", "families resident on the device", registry=r)
         self.table_bytes = Gauge("mpt_prompt_table_bytes", "bytes of the resident prompt table", registry=r)
         self.store_syncs = Counter(
-            "mpt_store_sync_changes_total", "changes picked up from the store", ["kind"], registry=r
+            "mpt_store_sync_changes_total", "changes picked up from the store's change feed", ["kind"], registry=r
+        )
+        self.store_sequence = Gauge(
+            "mpt_store_sequence", "the store sequence up to which every change is served", registry=r
+        )
+        self.sync_lag_seconds = Histogram(
+            "mpt_store_sync_lag_seconds",
+            "from a change's commit in the store to it being served (changes found by the store sync)",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.store_reloads = Counter(
+            "mpt_store_reloads_total",
+            "full reloads of the store (start-up, or the change feed unavailable)",
+            registry=r,
+        )
+        self.not_served = Counter(
+            "mpt_store_not_served_total", "records of the store refused at load or sync", ["kind"], registry=r
         )
 
     def observe_batch(self, rows: list[Row], started: float, seconds: float) -> None:

@@ -68,9 +68,34 @@ class FamilyInfo(BaseModel):
     model_id: str | None
 
 
-class TaskList(BaseModel):
-    tasks: list[TaskInfo]
+class TaskPage(BaseModel):
+    tasks: list[TaskInfo] = Field(description="sorted by name")
+    next: str | None = Field(description="pass as `after` for the next page; null on the last page")
 
 
-class FamilyList(BaseModel):
-    families: list[FamilyInfo]
+class FamilyPage(BaseModel):
+    families: list[FamilyInfo] = Field(description="sorted by name")
+    next: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class BatchTask(BaseModel):
+    """One task of a batch upload (the same fields as a single JSON upload)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    family: str
+    u: list[float] | list[list[float]]
+    v: list[float] | list[list[float]]
+    source: str = ""
+
+
+class BatchUpload(BaseModel):
+    """Up to ``MAX_BATCH_TASKS`` tasks written in one store transaction: all of them or none."""
+
+    model_config = ConfigDict(extra="forbid")
+    tasks: list[BatchTask] = Field(min_length=1)
+
+
+class BatchResult(BaseModel):
+    count: int = Field(description="tasks written (all of the request's)")
+    sequence: int = Field(description="the store's change-feed sequence of the last task written")

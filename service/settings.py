@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from prompts_store.urls import parse_store_url
 
 
 class Settings(BaseSettings):
@@ -17,7 +19,11 @@ class Settings(BaseSettings):
 
     # what to serve
     model: str = Field("demo/backbone", description="backbone: hub id or local directory")
-    store: str = Field("demo/store", description="prompt store directory")
+    store: str = Field(
+        "sqlite:///build/demo-store.db",
+        description="prompt store URL: sqlite:///PATH (default; `make serve` seeds this one from demo/store), "
+        "a directory, or postgresql://...",
+    )
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bf16 on cuda, fp32 on cpu"
@@ -46,10 +52,18 @@ class Settings(BaseSettings):
     )
     max_candidates: int = Field(32, ge=1)
 
-    # store sync
+    # store sync and tenant scale
     store_poll_s: float = Field(1.0, gt=0, description="how often the store is checked for outside changes")
+    max_rank: int = Field(8, ge=1, le=4096, description="largest task rank served (uploads above it get 413)")
+    max_batch_tasks: int = Field(5000, ge=1, description="tasks per POST /tasks/batch")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        parse_store_url(value)  # UnsupportedStore (a ValueError) names the bad URL
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prompts_store import DirectoryStore
+from prompts_store import Store, open_store
 from prompts_store.backbone import load_backbone
 
 from .batcher import MicroBatcher
@@ -26,6 +26,7 @@ from .views import Views
 
 @dataclass(frozen=True)
 class ServiceState:
+    store: Store
     engine: Engine
     mutations: Mutations  # persist -> publish -> record: every change to what is served
     sync: StoreSync  # publishes other writers' changes through ``mutations``
@@ -39,12 +40,13 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
     nothing runs yet: the lifecycle publishes the store, warms up and starts the batcher."""
     s = settings
     backbone = load_backbone(s.model, s.device, s.dtype, s.attn_implementation)
-    table = PromptTable(backbone.d_model, backbone.device)
+    table = PromptTable(backbone.d_model, backbone.device, max_rank=s.max_rank)
     engine = Engine(backbone, table)
-    store = DirectoryStore(s.store)
+    store = open_store(s.store)  # sqlite:///PATH, a directory, ...; created (and migrated) when missing
     mutations = Mutations(store, table, backbone.fingerprint, metrics)
     batcher = MicroBatcher(engine.run, s.max_batch, s.max_wait_ms / 1000, s.max_queue, metrics.observe_batch)
     return ServiceState(
+        store=store,
         engine=engine,
         mutations=mutations,
         sync=StoreSync(store, mutations, metrics),

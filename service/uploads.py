@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from prompts_store import Family, Task, family_from_bytes, task_from_bytes
+from prompts_store import Family, InvalidArtifact, Task, family_from_bytes, read_safetensors, task_from_bytes
 
 from .errors import ApiError, describe_validation_errors
-from .schemas import FamilyUpload, TaskUpload
+from .schemas import BatchUpload, FamilyUpload, TaskUpload
 
 SAFETENSORS_TYPES = {"application/octet-stream", "application/x-safetensors", "application/safetensors"}
 
@@ -65,6 +67,88 @@ async def family_from_request(request: Request, fingerprint: dict) -> Family:
     raise ApiError(
         415, "unsupported_media_type", f"send application/json or a safetensors body, not {media or 'nothing'!r}"
     )
+
+
+async def tasks_from_batch_request(request: Request, max_tasks: int) -> list[Task]:
+    """The tasks of ``POST /tasks/batch``, every one validated (422 naming the first bad one).
+
+    JSON: ``{"tasks": [{"name", "family", "u", "v", "source"?}, ...]}``. Safetensors: tensors
+    ``u`` (n, l, r) and ``v`` (n, d, r) (or (n, l) and (n, d) for rank one), metadata ``names``
+    (a JSON list of n names), ``family`` (one name for all) or ``families`` (a JSON list), and
+    optionally ``source`` or ``sources``."""
+    body, media = await request.body(), _media_type(request)
+    if media == "application/json":
+        try:
+            up = BatchUpload.model_validate_json(body)
+        except ValidationError as e:
+            raise ApiError(422, "invalid_request", _name_batch_errors(e, body)) from None
+        _check_count(len(up.tasks), max_tasks)
+        return [
+            Task(
+                t.name,
+                t.family,
+                _tensor(t.u, f"task {t.name!r}: u"),
+                _tensor(t.v, f"task {t.name!r}: v"),
+                source=t.source or "upload",
+            )
+            for t in up.tasks
+        ]
+    if media in SAFETENSORS_TYPES:
+        return _batch_from_safetensors(body, max_tasks)
+    raise ApiError(
+        415, "unsupported_media_type", f"send application/json or a safetensors body, not {media or 'nothing'!r}"
+    )
+
+
+def _check_count(n: int, max_tasks: int) -> None:
+    if n > max_tasks:
+        raise ApiError(413, "too_many_tasks", f"{n} tasks in one batch; at most {max_tasks}")
+
+
+def _name_batch_errors(e: ValidationError, body: bytes) -> str:
+    """Pydantic's message, with ``tasks.3`` completed by the task's name where the body has one."""
+    message = describe_validation_errors(e.errors())
+    try:
+        tasks = json.loads(body)["tasks"]
+        index = next(err["loc"][1] for err in e.errors() if len(err["loc"]) > 1 and err["loc"][0] == "tasks")
+        name = tasks[index].get("name")
+    except Exception:
+        return message
+    return f"task {name!r} (tasks[{index}]): {message}" if isinstance(name, str) else message
+
+
+def _meta_list(meta: dict[str, str], plural: str, singular: str, n: int, default: str | None) -> list[str]:
+    if plural in meta:
+        try:
+            values = json.loads(meta[plural])
+        except json.JSONDecodeError:
+            values = None
+        if not isinstance(values, list) or len(values) != n or not all(isinstance(x, str) for x in values):
+            raise InvalidArtifact(f"batch: metadata {plural!r} must be a JSON list of {n} strings")
+        return values
+    if singular in meta or default is not None:
+        return [meta.get(singular, default)] * n
+    raise InvalidArtifact(f"batch: metadata needs {singular!r} (one for all) or {plural!r} (a JSON list)")
+
+
+def _batch_from_safetensors(body: bytes, max_tasks: int) -> list[Task]:
+    tensors, meta = read_safetensors(body, "batch")
+    if set(tensors) != {"u", "v"}:
+        raise InvalidArtifact(f"batch: expected tensors ['u', 'v'], found {sorted(tensors)}")
+    u, v = tensors["u"], tensors["v"]
+    if u.ndim not in (2, 3) or v.ndim != u.ndim or u.shape[0] != v.shape[0]:
+        raise InvalidArtifact(
+            "batch: u must be (n, l, r) and v (n, d, r) (or (n, l) and (n, d)); "
+            f"got {tuple(u.shape)} and {tuple(v.shape)}"
+        )
+    n = u.shape[0]
+    _check_count(n, max_tasks)
+    names = _meta_list(meta, "names", "name", n, None) if "names" in meta else None
+    if names is None:
+        raise InvalidArtifact("batch: metadata 'names' (a JSON list of the n task names) is required")
+    families = _meta_list(meta, "families", "family", n, None)
+    sources = _meta_list(meta, "sources", "source", n, "upload")
+    return [Task(names[i], families[i], u[i], v[i], source=sources[i]) for i in range(n)]
 
 
 def upload_openapi(schema: type[BaseModel]) -> dict:

@@ -1,17 +1,24 @@
-"""Shared prompts (families): list, describe, upload (admin), delete when unused."""
+"""Shared prompts (families): list (paginated), describe, upload (admin), delete when unused."""
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from ..deps import Admin, MutationsDep, ViewsDep
-from ..schemas import FamilyInfo, FamilyList, FamilyUpload
+from ..schemas import FamilyInfo, FamilyPage, FamilyUpload
 from ..uploads import family_from_request, upload_openapi
 
 router = APIRouter(prefix="/families", tags=["families"])
 
 
-@router.get("", response_model=FamilyList)
-async def list_families(views: ViewsDep) -> FamilyList:
-    return views.families()
+@router.get("", response_model=FamilyPage)
+async def list_families(
+    views: ViewsDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size (at most 1,000)")] = 100,
+    after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+) -> FamilyPage:
+    """A page of families sorted by name; follow `next` until it is null."""
+    return views.families(after, limit)
 
 
 @router.get("/{name}", response_model=FamilyInfo)

@@ -30,7 +30,7 @@ def readme_examples() -> list[tuple[str, str, str]]:
 def demo_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("demo") / "store"
     shutil.copytree(DEMO / "store", store)  # the server may write (store version, cleanup); never into the repo
-    with serve(DEMO / "backbone", store) as (url, _):
+    with serve(DEMO / "backbone", str(store)) as (url, _):  # a directory store
         yield url
 
 

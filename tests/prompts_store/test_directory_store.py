@@ -46,12 +46,12 @@ def test_round_trip_is_exact(tmp_path):
     f, t = family(), task(r=2)
     v1 = store.put_family(f)
     v2 = store.put_task(t)
-    assert v2 > v1 >= 1 and store.version() == v2
+    assert v2 > v1 >= 1 and store.head() == v2
     f2, t2 = store.get_family("fam"), store.get_task("t")
     assert torch.equal(f2.shared, f.shared) and f2.fingerprint == f.fingerprint and f2.created_at == f.created_at
     assert torch.equal(t2.u, t.u) and torch.equal(t2.v, t.v) and t2.family == "fam" and t2.rank == 2
     assert store.list_families() == ["fam"] and store.list_tasks() == ["t"]
-    assert store.task_metadata("t")["rank"] == "2"
+    assert store.task_info("t").rank == 2
     # the byte codecs round-trip too
     assert torch.equal(family_from_bytes(family_to_bytes(f)).shared, f.shared)
     assert torch.equal(task_from_bytes(task_to_bytes(t)).v, t.v)
@@ -147,7 +147,7 @@ def test_crash_between_temp_write_and_rename_keeps_the_old_contents(tmp_path):
     store.put_family(family())
     old = task(seed=1)
     store.put_task(old)
-    version = store.version()
+    version = store.head()
     child = textwrap.dedent(
         f"""
         import os, torch
@@ -164,7 +164,7 @@ def test_crash_between_temp_write_and_rename_keeps_the_old_contents(tmp_path):
 
     got = store.get_task("t")  # readable, with the old contents
     assert torch.equal(got.u, old.u) and torch.equal(got.v, old.v)
-    assert store.list_tasks() == ["t"] and store.version() == version
+    assert store.list_tasks() == ["t"] and store.head() == version
 
     DirectoryStore(tmp_path)  # opening the store again cleans up after the crash
     assert list((tmp_path / "tasks").glob(".*.tmp")) == []

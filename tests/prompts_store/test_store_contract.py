@@ -1,12 +1,13 @@
 """The store interface, held to the same rules by every backend (see conftest.BACKENDS)."""
 
 import sqlite3
+import time
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, open_store
+from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, TaskChunk, open_store
 from prompts_store.screen import finite_rows
 
 from .helpers import make_family, make_task, same_task
@@ -19,7 +20,7 @@ def test_round_trip_is_exact(store):
     s1 = store.put_family(fam)
     s2 = store.put_tasks([t1, t3])
     s3 = store.put_task(half)
-    assert (s1, s2, s3) == (1, 3, 4) and store.head() == 4 and store.version() == 4
+    assert (s1, s2, s3) == (1, 3, 4) and store.head() == 4
 
     got = store.get_family("fam")
     assert torch.equal(got.shared, fam.shared) and got.fingerprint == fam.fingerprint
@@ -31,12 +32,11 @@ def test_round_trip_is_exact(store):
     info = store.task_info("three")
     assert (info.family, info.rank, info.l, info.d, info.source) == ("fam", 3, 4, 6, "test:2")
     assert info.nbytes == (4 + 6) * 3 * 4
-    assert store.task_metadata("three")["rank"] == "3"  # the old callers' view
     finfo = store.family_info("fam")
     assert (finfo.l, finfo.d, finfo.fingerprint) == (4, 6, fam.fingerprint)
     assert store.has_family("fam") and store.has_task("one") and not store.has_task("nope")
     assert store.count_families() == 1 and store.count_tasks() == 3 and store.count_tasks("fam") == 3
-    assert store.tasks_of("fam") == ["half", "one", "three"]
+    assert store.list_tasks(family="fam") == ["half", "one", "three"]
 
 
 def test_pagination_and_family_filter(store):
@@ -199,6 +199,46 @@ def test_change_feed_gives_each_name_once_with_its_latest_state(store):
     assert {(c.kind, c.name): c.value for c in paged} == {(c.kind, c.name): c.value for c in final}
     with pytest.raises(ValueError, match="since"):
         store.changes(-1)
+
+
+def test_put_task_chunk_writes_a_stack_like_put_tasks_all_or_nothing(store):
+    store.put_family(make_family())
+    n = 4
+    u, v = torch.randn(n, 4, 2), torch.randn(n, 6, 2)
+
+    def chunk(names, families=None, u=u, v=v):
+        k = len(names)
+        return TaskChunk(4, 6, 2, names, families or ["fam"] * k, ["2026-01-02T03:04:05+00:00"] * k, ["s"] * k, u, v)
+
+    assert store.put_task_chunk(chunk(["a", "b", "c", "d"])) == store.head() == 5
+    got = store.get_task("c")
+    assert torch.equal(got.u, u[2]) and torch.equal(got.v, v[2])
+    assert (got.created_at, got.source) == ("2026-01-02T03:04:05+00:00", "s")
+    assert [c.name for c in store.changes(1)] == ["a", "b", "c", "d"]
+    nan = u.clone()
+    nan[2, 1, 0] = float("nan")
+    refusals = [
+        (chunk(["e", "f", "g", "h"], u=nan), InvalidArtifact, "'g'"),
+        (chunk(["e", "f", "e", "h"]), InvalidArtifact, "'e' appears more than once"),
+        (chunk(["e", "f", "g", "h"], ["fam", "fam", "nope", "fam"]), NotFound, "'g': family 'nope'"),
+        (chunk(["e", "f", "c", "h"]), Conflict, "'c' already exists"),
+        (chunk(["e", "f", "Bad", "h"]), InvalidName, "'Bad'"),
+    ]
+    for bad, error, message in refusals:
+        with pytest.raises(error, match=message):
+            store.put_task_chunk(bad)
+    assert store.head() == 5 and store.count_tasks() == 4  # nothing of a refused chunk was written
+    assert store.put_task_chunk(chunk(["c", "e", "f", "g"]), overwrite=True) == 9
+
+
+def test_every_change_carries_its_commit_time(store):
+    t0 = time.time()
+    store.put_family(make_family())
+    store.put_tasks([make_task("a", seed=1), make_task("b", seed=2)])
+    store.delete_task("b")
+    feed = store.changes(0)
+    assert len(feed) == 3 and all(t0 - 1 <= c.committed_at <= time.time() + 1 for c in feed)
+    assert feed[-1].value is None  # a tombstone has one too
 
 
 def test_bulk_load_then_changes_rebuilds_the_store_even_with_writes_in_between(store_url):

@@ -12,19 +12,28 @@ import httpx
 import torch
 import uvicorn
 
-from prompts_store import DirectoryStore, Family, Task
+from prompts_store import Family, Store, Task, open_store
 
 L = 4
+BACKENDS = ("sqlite", "directory")
 
 
-def make_store(root: Path, fingerprint: dict, d: int, tasks: int = 4, seed: int = 0) -> DirectoryStore:
-    """A store with family 'fam' (l=4) and tasks t0..t{n-1} with random factors (ranks 1 and 2)."""
+def store_url(tmp: Path, backend: str = "sqlite") -> str:
+    """Where a test's store lives: a SQLite file (the default backend) or a directory."""
+    return f"sqlite:///{tmp / 'store.db'}" if backend == "sqlite" else str(tmp / "store")
+
+
+def make_store(where: Path | str, fingerprint: dict, d: int, tasks: int = 4, seed: int = 0) -> Store:
+    """A store (a URL, or a Path for a SQLite file in that directory) with family 'fam' (l=4) and
+    tasks t0..t{n-1} with random factors (ranks 1 and 2)."""
     g = torch.Generator().manual_seed(seed)
-    store = DirectoryStore(root)
+    store = open_store(store_url(where) if isinstance(where, Path) else where)
     store.put_family(Family("fam", torch.randn(L, d, generator=g), fingerprint))
+    made = []
     for k in range(tasks):
         r = 1 + k % 2
-        store.put_task(Task(f"t{k}", "fam", torch.randn(L, r, generator=g) * 2, torch.randn(d, r, generator=g)))
+        made.append(Task(f"t{k}", "fam", torch.randn(L, r, generator=g) * 2, torch.randn(d, r, generator=g)))
+    store.put_tasks(made)
     return store
 
 
@@ -39,12 +48,14 @@ def factors_json(name: str, d: int, seed: int, family: str = "fam", l: int = L) 
 
 
 @contextlib.contextmanager
-def serve(model: Path, store: Path, **overrides):
-    """Run the real app under uvicorn on 127.0.0.1; yields (base_url, app) once ready."""
+def serve(model: Path, store: Path | str, **overrides):
+    """Run the real app under uvicorn on 127.0.0.1 over ``store`` (a URL, or a Path as in
+    :func:`make_store`); yields (base_url, app) once ready."""
     from service.app import create_app
     from service.settings import Settings
 
-    settings = Settings(**({"model": str(model), "store": str(store), "port": 0, "store_poll_s": 0.2} | overrides))
+    url = store_url(store) if isinstance(store, Path) else store
+    settings = Settings(**({"model": str(model), "store": url, "port": 0, "store_poll_s": 0.2} | overrides))
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

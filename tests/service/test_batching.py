@@ -11,9 +11,9 @@ import httpx
 import pytest
 import torch
 
-from prompts_store import DirectoryStore, Task
+from prompts_store import Task, open_store
 
-from .serving import L, factors_json, make_store, metric, serve
+from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 INPUTS = [
     "big or small : the ocean",
@@ -84,27 +84,31 @@ def test_upload_and_delete_during_load(tiny_dir, backbone, tmp_path):
     assert len(statuses) > 20 and set(statuses) == {200}  # no request of the load failed
 
 
-def test_acknowledged_tasks_survive_a_restart(tiny_dir, backbone, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_acknowledged_tasks_survive_a_restart(tiny_dir, backbone, tmp_path, backend):
     d = backbone.d_model
-    make_store(tmp_path / "s", backbone.fingerprint, d, tasks=1)
+    where = store_url(tmp_path, backend)
+    make_store(where, backbone.fingerprint, d, tasks=1)
     body = {"inputs": ["is a dog an animal ?"], "candidates": ["yes", "no"]}
-    with serve(tiny_dir, tmp_path / "s") as (url, _):
+    with serve(tiny_dir, where) as (url, _):
         for k in range(3):
             assert httpx.post(f"{url}/tasks", json=factors_json(f"kept-{k}", d, seed=k)).status_code == 201
         before = [httpx.post(f"{url}/predict?task=kept-{k}", json=body).json() for k in range(3)]
-    with serve(tiny_dir, tmp_path / "s") as (url, _):
+    with serve(tiny_dir, where) as (url, _):
         names = {t["name"] for t in httpx.get(f"{url}/tasks").json()["tasks"]}
         assert {"kept-0", "kept-1", "kept-2"} <= names
         after = [httpx.post(f"{url}/predict?task=kept-{k}", json=body).json() for k in range(3)]
     assert after == before
 
 
-def test_writes_by_another_process_are_noticed(tiny_dir, backbone, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_writes_by_another_process_are_noticed(tiny_dir, backbone, tmp_path, backend):
     d = backbone.d_model
-    store = make_store(tmp_path / "s", backbone.fingerprint, d, tasks=1)
-    with serve(tiny_dir, tmp_path / "s", store_poll_s=0.2) as (url, _):
+    where = store_url(tmp_path, backend)
+    store = make_store(where, backbone.fingerprint, d, tasks=1)
+    with serve(tiny_dir, where, store_poll_s=0.2) as (url, _):
         assert httpx.get(f"{url}/tasks/outside").status_code == 404
-        writer = DirectoryStore(tmp_path / "s")  # as the training CLI would, in its own process
+        writer = open_store(where)  # as the training CLI would, in its own process
         writer.put_task(Task("outside", "fam", torch.randn(L, 1), torch.randn(d, 1)))
         deadline = time.monotonic() + 5
         while httpx.get(f"{url}/tasks/outside").status_code != 200:
@@ -124,7 +128,7 @@ def test_sigterm_drains_in_flight_requests(tiny_dir, backbone, tmp_path):
     env = dict(
         os.environ,
         MPT_MODEL=str(tiny_dir),
-        MPT_STORE=str(tmp_path / "s"),
+        MPT_STORE=store_url(tmp_path / "s"),
         MPT_MAX_WAIT_MS="800",
         MPT_MAX_BATCH="64",
         MPT_LOG_LEVEL="warning",

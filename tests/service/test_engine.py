@@ -20,9 +20,9 @@ from .serving import make_store
 def engine(tiny_dir, backbone, tmp_path_factory):
     store = make_store(tmp_path_factory.mktemp("eng") / "s", backbone.fingerprint, backbone.d_model, tasks=3)
     table = PromptTable(backbone.d_model, backbone.device)
-    table.put_family(store.get_family("fam"))
+    table.put_family(store.get_family("fam"), seq=1)
     for n in store.list_tasks():
-        table.put_task(store.get_task(n))
+        table.put_task(store.get_task(n), seq=store.task_info(n).seq)
     return Engine(backbone, table)
 
 

@@ -78,7 +78,7 @@ class Cancelled(Exception):
 
 def test_raising_from_the_hook_cancels_the_run_and_writes_nothing(backbone, toy_tasks, tmp_path):
     store = source_store(tmp_path / "store", backbone)
-    before = store.version()
+    before = store.head()
     steps = []
 
     def cancel_at_3(step, *_):
@@ -98,7 +98,7 @@ def test_raising_from_the_hook_cancels_the_run_and_writes_nothing(backbone, toy_
             on_step=cancel_at_3,
         )
     assert steps == [1, 2, 3]
-    assert not store.has_task("temperature") and store.version() == before
+    assert not store.has_task("temperature") and store.head() == before
     assert not (tmp_path / "run" / "run.json").exists()
 
 
