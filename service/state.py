@@ -43,7 +43,15 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
     engine = Engine(backbone, table)
     store = DirectoryStore(s.store)
     mutations = Mutations(store, table, backbone.fingerprint, metrics)
-    batcher = MicroBatcher(engine.run, s.max_batch, s.max_wait_ms / 1000, s.max_queue, metrics.observe_batch)
+    batcher = MicroBatcher(
+        engine.run,
+        s.max_batch,
+        s.max_wait_ms / 1000,
+        s.max_queue,
+        metrics.observe_batch,
+        max_task_queue=s.max_task_queue,
+        max_batch_tokens=s.max_batch_tokens,
+    )
     return ServiceState(
         engine=engine,
         mutations=mutations,
