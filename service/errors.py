@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from prompts_store import Conflict, InvalidArtifact, InvalidName, NotFound, StoreError
 
@@ -56,7 +57,26 @@ def store_status(e: StoreError) -> int:
     return 500
 
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "too_many_requests",
+}
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app accepts at this path (Starlette's 405 names only the first
+    matching route's, while ``GET``, ``PUT`` and ``DELETE /tasks/{name}`` are three routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -73,10 +93,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", describe_validation_errors(e.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        return error_response(
-            e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), getattr(e, "headers", None)
-        )
+    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(e, "headers", None) or {})
+        if e.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return error_response(e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:
