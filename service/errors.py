@@ -4,13 +4,13 @@ mapping of every exception the app can meet onto it."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from prompts_store import Conflict, InvalidArtifact, InvalidName, NotFound, StoreError
 
@@ -68,15 +68,25 @@ _HTTP_CODES = {
 }
 
 
-def allowed_methods(request: Request) -> str:
-    """Every method some route of the app accepts at this path (Starlette's 405 names only the first
-    matching route's, while ``GET``, ``PUT`` and ``DELETE /tasks/{name}`` are three routes)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+def _method_table(app) -> list[tuple[re.Pattern, set[str]]]:
+    """(path regex, methods) of every documented path, built once from the OpenAPI document."""
+    table = getattr(app.state, "method_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            parts = re.split(r"\{[^/}]+\}", template)
+            table.append((re.compile("[^/]+".join(re.escape(part) for part in parts)), {m.upper() for m in operations}))
+        app.state.method_table = table
+    return table
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method the API documents at this path (Starlette's 405 names only the first matching
+    route's, while ``GET``, ``PUT`` and ``DELETE /tasks/{name}`` are three routes); None when the
+    path is not documented."""
+    path = request.scope.get("path", "")
+    methods = set().union(*(m for rx, m in _method_table(request.app) if rx.fullmatch(path)))
+    return ", ".join(sorted(methods)) or None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -96,7 +106,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
         headers = dict(getattr(e, "headers", None) or {})
         if e.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         return error_response(e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), headers)
 
     @app.exception_handler(Exception)
