@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         256, ge=1, description="rows one task may have waiting before its requests get 429 (fairness between tenants)"
     )
     max_batch_tokens: int = Field(
-        2048, ge=1, description="padded tokens per forward pass; big requests are split to interleave with others"
+        1024, ge=1, description="padded tokens per forward pass; big requests are split to interleave with others"
     )
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request (504 after)")
     drain_timeout_s: float = Field(
