@@ -6,10 +6,12 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from .errors import install_error_handlers
 from .lifecycle import Lifecycle
-from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .middleware import BodyLimitMiddleware, InFlight, InFlightMiddleware, MetricsMiddleware
+from .openapi import install_openapi
 from .replica import ReplicaHeaderMiddleware
 from .routes import families, ops, predict, tasks
 from .settings import Settings, get_settings
@@ -21,6 +23,8 @@ One frozen T5 serves every task in the prompt store. Each request's prompt is bu
 as `P* ∘ (u vᵀ)` and requests of different tasks share a forward pass, so a task costs only
 its `l + d` factor values. Errors are `{"error": {"code", "message"}}`.
 """
+
+DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc, served from the fastapi-offline package: /docs works offline
 
 
 def warn_if_exposed(settings: Settings) -> None:
@@ -45,12 +49,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await lifecycle.stop()
 
-    app = FastAPI(title="mpt-serve", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(
+        title="mpt-serve",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would otherwise ask validator.swagger.io
+    )
     app.state.service = lifecycle  # what deps.py hands the routes
     install_error_handlers(app)
     for router in (predict.router, tasks.router, families.router, ops.router):
         app.include_router(router)
+    install_openapi(app, admin_token_set=settings.admin_token is not None)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=lifecycle.metrics)
+    app.state.in_flight = InFlight()  # what the drain waits for (service.__main__)
+    app.add_middleware(
+        InFlightMiddleware, in_flight=app.state.in_flight, draining=lambda: lifecycle.phase == "draining"
+    )
     app.add_middleware(ReplicaHeaderMiddleware)  # outermost: every response names its replica
     return app

@@ -1,10 +1,18 @@
-"""The micro-batcher: requests of every tenant queue together; a worker thread closes a batch at
-``max_batch`` rows or ``max_wait`` after its first row, sorts it by length and hands it to the
-engine; results go back to each request's future on the event loop.
+"""The micro-batcher: requests of every tenant queue here; a worker thread closes a batch at
+``max_batch`` rows, ``max_batch_tokens`` padded tokens or ``max_wait`` after the queue filled,
+sorts it by length and hands it to the engine; results go back to each request's future on the
+event loop.
 
-Overload is answered at once: a full queue raises :class:`QueueFull` (503 + Retry-After), a
-request past its deadline is dropped from the queue (504), and a draining batcher refuses new
-work (503) while it finishes what it holds.
+Fair between tenants: each task has its own queue of requests, and a batch is filled round-robin
+over the tasks that have rows waiting, and within a task round-robin over its requests, one row at
+a time. A task flooding the server gets its turn like any other, and a big request (whose
+candidates the request path splits into many rows) interleaves with small ones instead of holding
+whole batches. Every step is O(1) in the number of tasks: only tasks with rows waiting are held.
+
+Overload is answered at once: a task over its share of the queue raises :class:`TaskQueueFull`
+(429), a full queue :class:`QueueFull` (503); rows of a request past its deadline are dropped
+between batches, never computed; a draining batcher refuses new work while it finishes what it
+holds.
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from .rows import Row, RowResult
+from .rows import BatchCost, Row, RowResult
 
 log = logging.getLogger("mpt.service")
 
 
 class QueueFull(Exception):
+    pass
+
+
+class TaskQueueFull(Exception):
     pass
 
 
@@ -32,16 +44,28 @@ class Draining(Exception):
 class Pending:
     """One request's rows: results fill in from the worker thread; the future resolves on the loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, rows: Sequence[Row]):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        rows: Sequence[Row],
+        key: str | None = None,
+        deadline: float | None = None,
+    ):
         self.loop, self.rows = loop, list(rows)
+        self.key = key if key is not None else (self.rows[0].task if self.rows else "")  # whose queue it joins
+        self.deadline = deadline  # time.perf_counter() after which its rows not yet started are dropped
         self.future: asyncio.Future[list[RowResult]] = loop.create_future()
         self.results: list[RowResult | None] = [None] * len(self.rows)
         self.remaining = len(self.rows)
         self.cancelled = False  # its rows still queued are dropped, not computed
+        self.next = 0  # the next row to hand to a batch (worker side, under the batcher's lock)
 
     def cancel(self) -> None:
         """The request gave up (its deadline passed): drop its rows that have not run yet."""
         self.cancelled = True
+
+    def expired(self, now: float) -> bool:
+        return self.cancelled or (self.deadline is not None and now >= self.deadline)
 
     def _resolve(self) -> None:
         if not self.future.done():
@@ -52,6 +76,16 @@ class Pending:
         self.remaining -= 1
         if self.remaining == 0:
             self.loop.call_soon_threadsafe(self._resolve)
+
+
+class TaskQueue:
+    """One task's requests with rows waiting, served round-robin."""
+
+    __slots__ = ("requests", "rows")
+
+    def __init__(self) -> None:
+        self.requests: collections.deque[Pending] = collections.deque()
+        self.rows = 0
 
 
 BatchObserver = Callable[[list[Row], float, float], None]  # rows, start time (perf_counter), run seconds
@@ -65,10 +99,18 @@ class MicroBatcher:
         max_wait_s: float,
         max_queue: int,
         observe: BatchObserver | None = None,
+        *,
+        max_task_queue: int | None = None,
+        max_batch_tokens: int | None = None,
     ):
         self.run_batch, self.max_batch, self.max_wait_s, self.max_queue = run_batch, max_batch, max_wait_s, max_queue
+        self.max_task_queue = max_task_queue or max_queue
+        self.max_batch_tokens = max_batch_tokens  # None: no token budget
         self.observe = observe
-        self._queue: collections.deque[tuple[Pending, int]] = collections.deque()
+        self._tasks: dict[str, TaskQueue] = {}  # only tasks with rows waiting
+        self._ring: collections.deque[str] = collections.deque()  # those tasks, in round-robin order
+        self._rows = 0  # rows waiting, all tasks
+        self._since = 0.0  # when the queue last became non-empty (perf_counter)
         self._cond = threading.Condition()
         self._draining = False
         self._stopped = False
@@ -79,19 +121,38 @@ class MicroBatcher:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, rows: Sequence[Row]) -> Pending:
-        pending = Pending(asyncio.get_running_loop(), rows)
+    def submit(self, rows: Sequence[Row], deadline: float | None = None, key: str | None = None) -> Pending:
+        """Queue one request's rows under ``key`` (default: the first row's task).
+
+        A task with rows already waiting may not exceed ``max_task_queue`` (:class:`TaskQueueFull`);
+        a request into an empty task queue is always taken while the whole queue has room
+        (:class:`QueueFull`), so a big request is never refused for its size alone."""
+        pending = Pending(asyncio.get_running_loop(), rows, key, deadline)
+        n = len(pending.rows)
         with self._cond:
             if self._draining:
                 raise Draining()
-            if len(self._queue) + len(rows) > self.max_queue:
+            queue = self._tasks.get(pending.key)
+            if queue is not None and queue.rows + n > self.max_task_queue:
+                raise TaskQueueFull()
+            if self._rows + n > self.max_queue:
                 raise QueueFull()
-            self._queue.extend((pending, i) for i in range(len(rows)))
+            if n == 0:
+                pending._resolve()
+                return pending
+            if queue is None:
+                queue = self._tasks[pending.key] = TaskQueue()
+                self._ring.append(pending.key)
+            if self._rows == 0:
+                self._since = time.perf_counter()
+            queue.requests.append(pending)
+            queue.rows += n
+            self._rows += n
             self._cond.notify()
         return pending
 
     def queued_rows(self) -> int:
-        return len(self._queue)
+        return self._rows
 
     def drain(self) -> None:
         """Refuse new work from now on; what is queued still runs."""
@@ -100,7 +161,7 @@ class MicroBatcher:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._queue and not self._busy
+            return not self._rows and not self._busy
 
     def running(self) -> bool:
         return self._thread.is_alive()
@@ -120,23 +181,63 @@ class MicroBatcher:
     # ---- worker thread ------------------------------------------------------------------------
     def _take_batch(self) -> list[tuple[Pending, int]] | None:
         with self._cond:
-            while not self._queue:
+            while not self._rows:
                 if self._stopped:
                     return None
                 self._cond.wait()
-            first_at = self._queue[0][0].rows[self._queue[0][1]].enqueued_at
-            while len(self._queue) < self.max_batch and not self._stopped:
-                left = first_at + self.max_wait_s - time.perf_counter()
+            while self._rows < self.max_batch and not self._stopped:
+                left = self._since + self.max_wait_s - time.perf_counter()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            batch = []
-            while self._queue and len(batch) < self.max_batch:
-                pending, i = self._queue.popleft()
-                if not pending.cancelled:  # a request past its deadline is dropped, not computed
-                    batch.append((pending, i))
+            batch = self._pop_batch(time.perf_counter())
             self._busy = bool(batch)
             return batch
+
+    def _head(self, now: float) -> tuple[str, TaskQueue, Pending] | None:
+        """The request whose row is next, round-robin; drops what is past its deadline on the way."""
+        while self._ring:
+            key = self._ring[0]
+            queue = self._tasks[key]
+            while queue.requests:
+                pending = queue.requests[0]
+                if not pending.expired(now):
+                    return key, queue, pending
+                queue.requests.popleft()  # past its deadline: its rows are dropped, not computed
+                left = len(pending.rows) - pending.next
+                queue.rows -= left
+                self._rows -= left
+                pending.next = len(pending.rows)
+            self._ring.popleft()
+            del self._tasks[key]
+        return None
+
+    def _pop_batch(self, now: float) -> list[tuple[Pending, int]]:
+        batch: list[tuple[Pending, int]] = []
+        cost = BatchCost()
+        while len(batch) < self.max_batch:
+            head = self._head(now)
+            if head is None:
+                break
+            key, queue, pending = head
+            row = pending.rows[pending.next]
+            if batch and self.max_batch_tokens is not None and cost.with_row(row) > self.max_batch_tokens:
+                break  # the row opens the next batch (a lone row always fits)
+            cost.add(row)
+            batch.append((pending, pending.next))
+            pending.next += 1
+            queue.rows -= 1
+            self._rows -= 1
+            if pending.next < len(pending.rows):
+                queue.requests.rotate(-1)  # the task's next request gets the next turn
+            else:
+                queue.requests.popleft()
+            if queue.requests:
+                self._ring.rotate(-1)  # the next task gets the next turn
+            else:
+                self._ring.popleft()
+                del self._tasks[key]
+        return batch
 
     def _loop(self) -> None:
         while True:

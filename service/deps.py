@@ -11,6 +11,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import ApiError
 from .lifecycle import Lifecycle
@@ -43,18 +44,22 @@ ViewsDep = Annotated[Views, Depends(get_views)]
 MutationsDep = Annotated[Mutations, Depends(get_mutations)]
 
 
-async def require_admin(request: Request, lifecycle: LifecycleDep) -> None:
-    """401 without credentials, 403 with wrong ones; open when no admin token is configured."""
+bearer = HTTPBearer(auto_error=False, description="the admin token (MPT_ADMIN_TOKEN), for calls that change state")
+
+
+async def require_admin(
+    lifecycle: LifecycleDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """401 without bearer credentials, 403 with wrong ones; open when no admin token is configured.
+    The token is compared in constant time (``hmac.compare_digest``)."""
     token = lifecycle.settings.admin_token
     if token is None:
         return
-    header = request.headers.get("authorization")
-    if not header:
+    if credentials is None:
         raise ApiError(
             401, "unauthorized", "this call needs 'Authorization: Bearer <admin token>'", {"WWW-Authenticate": "Bearer"}
         )
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.get_secret_value().encode()):
+    if not hmac.compare_digest(credentials.credentials.strip().encode(), token.get_secret_value().encode()):
         raise ApiError(403, "forbidden", "the admin token is not valid")
 
 

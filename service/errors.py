@@ -4,6 +4,7 @@ mapping of every exception the app can meet onto it."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, Request
@@ -56,7 +57,36 @@ def store_status(e: StoreError) -> int:
     return 500
 
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "too_many_requests",
+}
+
+
+def _method_table(app) -> list[tuple[re.Pattern, set[str]]]:
+    """(path regex, methods) of every documented path, built once from the OpenAPI document."""
+    table = getattr(app.state, "method_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            parts = re.split(r"\{[^/}]+\}", template)
+            table.append((re.compile("[^/]+".join(re.escape(part) for part in parts)), {m.upper() for m in operations}))
+        app.state.method_table = table
+    return table
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method the API documents at this path (Starlette's 405 names only the first matching
+    route's, while ``GET``, ``PUT`` and ``DELETE /tasks/{name}`` are three routes); None when the
+    path is not documented."""
+    path = request.scope.get("path", "")
+    methods = set().union(*(m for rx, m in _method_table(request.app) if rx.fullmatch(path)))
+    return ", ".join(sorted(methods)) or None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -73,10 +103,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", describe_validation_errors(e.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        return error_response(
-            e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), getattr(e, "headers", None)
-        )
+    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(e, "headers", None) or {})
+        if e.status_code == 405:
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        return error_response(e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:

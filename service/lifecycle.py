@@ -32,6 +32,7 @@ class Lifecycle:
         self.state: ServiceState | None = None
         self.on_fatal: Callable[[], None] | None = None  # called when start-up fails
         self._background: list[asyncio.Task] = []
+        self._drain_started: float | None = None  # time.monotonic() of the first begin_drain
 
     async def start(self) -> None:
         """Begin start-up in the background: /health/live answers at once, /health/ready once loaded."""
@@ -69,19 +70,25 @@ class Lifecycle:
                 self.on_fatal()
 
     def begin_drain(self) -> None:
-        """SIGTERM: readiness goes 503 and new predictions are refused; queued ones still run."""
+        """SIGTERM: readiness and new work answer 503 + Retry-After; queued work still runs. The
+        listener stays open meanwhile (``service.__main__.DrainingServer``)."""
         if self.phase in ("starting", "ready"):
             self.phase = "draining"
-            log.info("draining: refusing new requests, finishing in-flight ones")
+            log.info("draining: answering new requests 503, finishing in-flight ones")
+        if self._drain_started is None:
+            self._drain_started = time.monotonic()
         if self.state is not None:
             self.state.batcher.drain()
 
     async def stop(self) -> None:
+        """Drain, then end the batcher (waiting for queued rows only what is left of the drain timeout)."""
         self.begin_drain()
         for task in self._background:
             task.cancel()
         if self.state is not None:
-            await asyncio.to_thread(self.state.batcher.stop, self.settings.drain_timeout_s)
+            left = max(0.0, self.settings.drain_timeout_s - (time.monotonic() - self._drain_started))
+            await asyncio.to_thread(self.state.batcher.stop, left)
+            self.state.requests.close()
             self.state.store.close()
 
     @property

@@ -1,9 +1,11 @@
-"""Pure ASGI middleware: a request-body size limit (413 before the body is read) and
-per-request metrics (latency by route, responses by status)."""
+"""Pure ASGI middleware: a request-body size limit (413 before the body is read), per-request
+metrics (latency by route, responses by status), and the count of requests in flight that the
+drain waits for."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from .errors import ApiError, error_response
 from .metrics import Metrics
@@ -65,3 +67,34 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_response(path, scope.get("method", ""), status, time.perf_counter() - start)
+
+
+class InFlight:
+    """The number of HTTP requests being answered; the drain waits until it is 0."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class InFlightMiddleware:
+    """Counts the HTTP requests being answered in ``in_flight`` and, while draining, asks clients to
+    close their connections (``Connection: close``): they reconnect and get 503 + Retry-After until
+    the listener closes, so no idle keep-alive connection is cut under a request at the end."""
+
+    def __init__(self, app, in_flight: InFlight, draining: Callable[[], bool]):
+        self.app, self.in_flight, self.draining = app, in_flight, draining
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_closing(message):
+            if message["type"] == "http.response.start" and self.draining():
+                message = dict(message, headers=[*message.get("headers", []), (b"connection", b"close")])
+            await send(message)
+
+        self.in_flight.count += 1
+        try:
+            await self.app(scope, receive, send_closing)
+        finally:
+            self.in_flight.count -= 1

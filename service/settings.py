@@ -39,11 +39,22 @@ class Settings(BaseSettings):
     max_batch: int = Field(32, ge=1, le=4096, description="rows per forward pass")
     max_wait_ms: float = Field(5.0, ge=0, le=10_000, description="how long a batch waits to fill")
     max_queue: int = Field(1024, ge=1, description="rows waiting before 503")
+    max_task_queue: int = Field(
+        256, ge=1, description="rows one task may have waiting before its requests get 429 (fairness between tenants)"
+    )
+    max_batch_tokens: int = Field(
+        1024, ge=1, description="padded tokens per forward pass; big requests are split to interleave with others"
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request (504 after)")
-    drain_timeout_s: float = Field(30.0, ge=0, description="how long SIGTERM waits for in-flight requests")
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="after SIGTERM, how long in-flight requests may take before the listener closes"
+    )
 
     # request limits
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_head_bytes: int = Field(
+        64 * 1024, ge=1024, description="request line + headers; above it 414 / 431 (python -m service)"
+    )
     max_inputs: int = Field(64, ge=1, description="inputs per request")
     max_input_tokens: int = Field(512, ge=1, description="tokens per input")
     max_new_tokens: int = Field(64, ge=1, description="cap of max_new_tokens")
@@ -51,6 +62,19 @@ class Settings(BaseSettings):
         None, ge=1, description="when a request gives none (default: min(16, max_new_tokens))"
     )
     max_candidates: int = Field(32, ge=1)
+    max_input_chars: int | None = Field(
+        None,
+        ge=1,
+        description="characters per input or candidate, checked before tokenizing "
+        "(default: max_input_tokens x the longest vocabulary entry)",
+    )
+    max_score_tokens: int = Field(
+        16384, ge=1, description="work budget of a scoring request: inputs x candidates x longest candidate tokens"
+    )
+    max_generate_tokens: int = Field(
+        2048, ge=1, description="work budget of a generating request: inputs x max_new_tokens"
+    )
+    tokenizer_threads: int = Field(2, ge=1, le=64, description="threads that tokenize big requests off the event loop")
 
     # store sync and tenant scale
     store_poll_s: float = Field(1.0, gt=0, description="how often the store is checked for outside changes")

@@ -44,7 +44,15 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
     engine = Engine(backbone, table)
     store = open_store(s.store)  # sqlite:///PATH, a directory, ...; created (and migrated) when missing
     mutations = Mutations(store, table, backbone.fingerprint, metrics)
-    batcher = MicroBatcher(engine.run, s.max_batch, s.max_wait_ms / 1000, s.max_queue, metrics.observe_batch)
+    batcher = MicroBatcher(
+        engine.run,
+        s.max_batch,
+        s.max_wait_ms / 1000,
+        s.max_queue,
+        metrics.observe_batch,
+        max_task_queue=s.max_task_queue,
+        max_batch_tokens=s.max_batch_tokens,
+    )
     return ServiceState(
         store=store,
         engine=engine,

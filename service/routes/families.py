@@ -5,13 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from ..deps import Admin, MutationsDep, ViewsDep
+from ..openapi import errors
 from ..schemas import FamilyInfo, FamilyPage, FamilyUpload
 from ..uploads import family_from_request, upload_openapi
 
 router = APIRouter(prefix="/families", tags=["families"])
 
 
-@router.get("", response_model=FamilyPage)
+@router.get("", response_model=FamilyPage, responses=errors(422, 503))
 async def list_families(
     views: ViewsDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size (at most 1,000)")] = 100,
@@ -21,13 +22,18 @@ async def list_families(
     return views.families(after, limit)
 
 
-@router.get("/{name}", response_model=FamilyInfo)
+@router.get("/{name}", response_model=FamilyInfo, responses=errors(404, 422, 503))
 async def get_family(name: str, views: ViewsDep) -> FamilyInfo:
     return views.family(name)
 
 
 @router.post(
-    "", status_code=201, response_model=FamilyInfo, dependencies=[Admin], openapi_extra=upload_openapi(FamilyUpload)
+    "",
+    status_code=201,
+    response_model=FamilyInfo,
+    dependencies=[Admin],
+    openapi_extra=upload_openapi(FamilyUpload),
+    responses=errors(401, 403, 409, 413, 415, 422, 503),
 )
 async def create_family(request: Request, mutations: MutationsDep) -> FamilyInfo:
     """Add a shared prompt; 409 if the name is taken or it was trained for another backbone."""
@@ -36,7 +42,7 @@ async def create_family(request: Request, mutations: MutationsDep) -> FamilyInfo
     return info
 
 
-@router.delete("/{name}", status_code=204, dependencies=[Admin])
+@router.delete("/{name}", status_code=204, dependencies=[Admin], responses=errors(401, 403, 404, 409, 422, 503))
 async def delete_family(name: str, mutations: MutationsDep) -> Response:
     await mutations.delete_family(name)
     return Response(status_code=204)

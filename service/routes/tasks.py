@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..deps import Admin, LifecycleDep, MutationsDep, ViewsDep
+from ..openapi import errors
 from ..schemas import BatchResult, BatchUpload, TaskInfo, TaskPage, TaskUpload
 from ..uploads import task_from_request, tasks_from_batch_request, upload_openapi
 
@@ -16,7 +17,7 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="page size (at most 1,00
 After = Annotated[str | None, Query(description="the `next` of the previous page: names after this one")]
 
 
-@router.get("", response_model=TaskPage)
+@router.get("", response_model=TaskPage, responses=errors(404, 422, 503))
 async def list_tasks(
     views: ViewsDep,
     limit: Limit = 100,
@@ -27,13 +28,18 @@ async def list_tasks(
     return JSONResponse(views.tasks(after, limit, family))  # plain data, serialised once
 
 
-@router.get("/{name}", response_model=TaskInfo)
+@router.get("/{name}", response_model=TaskInfo, responses=errors(404, 422, 503))
 async def get_task(name: str, views: ViewsDep) -> TaskInfo:
     return views.task(name)
 
 
 @router.post(
-    "", status_code=201, response_model=TaskInfo, dependencies=[Admin], openapi_extra=upload_openapi(TaskUpload)
+    "",
+    status_code=201,
+    response_model=TaskInfo,
+    dependencies=[Admin],
+    openapi_extra=upload_openapi(TaskUpload),
+    responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def create_task(request: Request, mutations: MutationsDep) -> TaskInfo:
     """Add a task (409 if the name is taken). Live for the next request; persisted before 201."""
@@ -47,6 +53,7 @@ async def create_task(request: Request, mutations: MutationsDep) -> TaskInfo:
     response_model=BatchResult,
     dependencies=[Admin],
     openapi_extra=upload_openapi(BatchUpload),
+    responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def create_tasks(
     request: Request,
@@ -62,7 +69,12 @@ async def create_tasks(
 
 
 @router.put(
-    "/{name}", status_code=201, response_model=TaskInfo, dependencies=[Admin], openapi_extra=upload_openapi(TaskUpload)
+    "/{name}",
+    status_code=201,
+    response_model=TaskInfo,
+    dependencies=[Admin],
+    openapi_extra=upload_openapi(TaskUpload),
+    responses={200: {"model": TaskInfo, "description": "replaced"}} | errors(401, 403, 404, 413, 415, 422, 503),
 )
 async def put_task(name: str, request: Request, response: Response, mutations: MutationsDep) -> TaskInfo:
     """Create (201) or replace (200) a task."""
@@ -71,7 +83,7 @@ async def put_task(name: str, request: Request, response: Response, mutations: M
     return info
 
 
-@router.delete("/{name}", status_code=204, dependencies=[Admin])
+@router.delete("/{name}", status_code=204, dependencies=[Admin], responses=errors(401, 403, 404, 422, 503))
 async def delete_task(name: str, mutations: MutationsDep) -> Response:
     await mutations.delete_task(name)
     return Response(status_code=204)

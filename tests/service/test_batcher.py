@@ -65,7 +65,7 @@ def test_a_batch_closes_at_max_batch_rows_without_waiting(batchers):
         return await outputs(p), await outputs(q)
 
     assert asyncio.run(go()) == (["a", "b"], ["c", "d"])
-    assert run.batches == [["a", "b"], ["c", "d"]]
+    assert run.batches == [["a", "c"], ["b", "d"]]  # two requests (queued under tasks a and c): round-robin
 
 
 def test_a_batch_closes_at_max_wait_and_gathers_what_arrived_meanwhile(batchers):
