@@ -55,6 +55,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "commit times in the change feed (readers measure their sync lag from them)",
+        """
+        ALTER TABLE mpt_families ADD COLUMN committed_at DOUBLE PRECISION;
+        ALTER TABLE mpt_tasks ADD COLUMN committed_at DOUBLE PRECISION;
+        ALTER TABLE mpt_tombstones ADD COLUMN committed_at DOUBLE PRECISION;
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -19,21 +19,20 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from .artifacts import Family, Task
-from .blobs import TaskChunkBuilder, family_chunks, from_blob, to_blob
+from .blobs import TaskChunkBuilder, family_chunks, to_blob
 from .errors import InvalidArtifact, NotFound, StoreError
 from .postgres_listen import CHANNEL, Listener
 from .postgres_schema import migrate, schema_version
 from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .sql_rows import FAMILY_COLS, TASK_COLS, TASK_INFO_COLS, family_from_row, task_from_row, upsert
 from .store import Store
 from .transaction import Transaction
 
-FAMILY_COLS = "name, l, d, fingerprint, created_at, source, seq, shared"
-TASK_COLS = "name, family, rank, l, d, created_at, source, seq, u, v"
-TASK_INFO_COLS = "name, family, rank, l, d, created_at, source, seq"
 FETCH = 16_384  # rows per round trip of a bulk read
 
 
@@ -58,6 +57,10 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _upsert(table: str, cols: str, key: str) -> str:
+    return upsert(table, cols, key, mark="%s")
 
 
 class PostgresStore(Store):
@@ -163,41 +166,45 @@ class PostgresStore(Store):
     def _changes(self, since: int, limit: int | None) -> list[Change]:
         with self._snapshot() as c:
             fams = c.execute(
-                f"SELECT {FAMILY_COLS} FROM mpt_families WHERE seq > %s ORDER BY seq LIMIT %s",
+                f"SELECT {FAMILY_COLS}, committed_at FROM mpt_families WHERE seq > %s ORDER BY seq LIMIT %s",
                 (since, limit),
                 binary=True,
             ).fetchall()
             tasks = c.execute(
-                f"SELECT {TASK_COLS} FROM mpt_tasks WHERE seq > %s ORDER BY seq LIMIT %s", (since, limit), binary=True
-            ).fetchall()
-            tombs = c.execute(
-                "SELECT seq, kind, name FROM mpt_tombstones WHERE seq > %s ORDER BY seq LIMIT %s",
+                f"SELECT {TASK_COLS}, committed_at FROM mpt_tasks WHERE seq > %s ORDER BY seq LIMIT %s",
                 (since, limit),
                 binary=True,
             ).fetchall()
-        merged = [(r[6], "family", r) for r in fams] + [(r[7], "task", r) for r in tasks]
-        merged += [(seq, kind, name) for seq, kind, name in tombs]
+            tombs = c.execute(
+                "SELECT seq, kind, name, committed_at FROM mpt_tombstones WHERE seq > %s ORDER BY seq LIMIT %s",
+                (since, limit),
+                binary=True,
+            ).fetchall()
+        # each row ends with its commit time: (seq, kind, row without it, committed_at)
+        merged = [(r[6], "family", r[:-1], r[-1]) for r in fams] + [(r[7], "task", r[:-1], r[-1]) for r in tasks]
+        merged += [(seq, kind, name, at) for seq, kind, name, at in tombs]
         merged.sort(key=lambda e: e[0])
         if limit is not None:
             merged = merged[:limit]
         out = []
-        for seq, kind, row in merged:
+        for seq, kind, row, at in merged:
             if isinstance(row, str):
-                out.append(Change(seq, kind, row, None))
+                out.append(Change(seq, kind, row, None, committed_at=at))
                 continue
             try:
-                out.append(Change(seq, kind, row[0], _family(row) if kind == "family" else _task(row)))
+                value = family_from_row(row) if kind == "family" else task_from_row(row)
+                out.append(Change(seq, kind, row[0], value, committed_at=at))
             except InvalidArtifact as e:
-                out.append(Change(seq, kind, row[0], None, str(e)))
+                out.append(Change(seq, kind, row[0], None, str(e), committed_at=at))
         return out
 
     def _get_family(self, name: str) -> Family | None:
         rows = self._read(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,))
-        return _family(rows[0]) if rows else None
+        return family_from_row(rows[0]) if rows else None
 
     def _get_task(self, name: str) -> Task | None:
         rows = self._read(f"SELECT {TASK_COLS} FROM mpt_tasks WHERE name = %s", (name,))
-        return _task(rows[0]) if rows else None
+        return task_from_row(rows[0]) if rows else None
 
     def _family_info(self, name: str) -> FamilyInfo | None:
         rows = self._read(
@@ -261,10 +268,11 @@ class PostgresStore(Store):
 class _PostgresTransaction(Transaction):
     def __init__(self, conn, seq: int):
         self.c, self.head = conn, seq
+        self.now = time.time()  # the commit time readers measure their lag from (the writer's clock)
 
     def read_family(self, name: str) -> Family | None:
         row = self.c.execute(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,)).fetchone()
-        return None if row is None else _family(row)
+        return None if row is None else family_from_row(row)
 
     def existing_tasks(self, names: Sequence[str]) -> set[str]:
         rows = self.c.execute("SELECT name FROM mpt_tasks WHERE name = ANY(%s)", (list(names),))
@@ -280,11 +288,12 @@ class _PostgresTransaction(Transaction):
         self.head = self.c.execute(
             "UPDATE mpt_meta SET value = value + %s WHERE key = 'seq' RETURNING value", (n,)
         ).fetchone()[0]
+        self.now = time.time()
         return first
 
     def write_family(self, family: Family, seq: int) -> None:
         self.c.execute(
-            _upsert("mpt_families", FAMILY_COLS, "name"),
+            _upsert("mpt_families", FAMILY_COLS + ", committed_at", "name"),
             (
                 family.name,
                 family.length,
@@ -294,21 +303,35 @@ class _PostgresTransaction(Transaction):
                 family.source,
                 seq,
                 to_blob(family.shared),
+                self.now,
             ),
         )
         self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'family' AND name = %s", (family.name,))
 
     def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
+        rows = [
+            (t.name, t.family, t.rank, t.u.shape[0], t.v.shape[0], t.created_at, t.source, first_seq + i)
+            + (to_blob(t.u), to_blob(t.v), self.now)
+            for i, t in enumerate(tasks)
+        ]
+        self._write_task_rows(rows, [t.name for t in tasks])
+
+    def write_task_chunk(self, chunk: TaskChunk, first_seq: int) -> None:
+        """The stack's bytes sliced per row: no tensor and no Task object per row."""
+        n, l, d, r = len(chunk), chunk.l, chunk.d, chunk.rank
+        u, v = to_blob(chunk.u.reshape(n * l, r)), to_blob(chunk.v.reshape(n * d, r))
+        su, sv = l * r * 4, d * r * 4
+        rows = [
+            (chunk.names[i], chunk.families[i], r, l, d, chunk.created_at[i], chunk.source[i], first_seq + i)
+            + (u[i * su : (i + 1) * su], v[i * sv : (i + 1) * sv], self.now)
+            for i in range(n)
+        ]
+        self._write_task_rows(rows, list(chunk.names))
+
+    def _write_task_rows(self, rows: list[tuple], names: list[str]) -> None:
         with self.c.cursor() as cur:
-            cur.executemany(
-                _upsert("mpt_tasks", TASK_COLS, "name"),
-                [
-                    (t.name, t.family, t.rank, t.u.shape[0], t.v.shape[0], t.created_at, t.source, first_seq + i)
-                    + (to_blob(t.u), to_blob(t.v))
-                    for i, t in enumerate(tasks)
-                ],
-            )
-        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'task' AND name = ANY(%s)", ([t.name for t in tasks],))
+            cur.executemany(_upsert("mpt_tasks", TASK_COLS + ", committed_at", "name"), rows)
+        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'task' AND name = ANY(%s)", (names,))
 
     def delete_family(self, name: str, seq: int) -> None:
         self.c.execute("DELETE FROM mpt_families WHERE name = %s", (name,))
@@ -319,26 +342,6 @@ class _PostgresTransaction(Transaction):
         self._tombstone("task", name, seq)
 
     def _tombstone(self, kind: str, name: str, seq: int) -> None:
-        self.c.execute(_upsert("mpt_tombstones", "kind, name, seq", "kind, name"), (kind, name, seq))
-
-
-def _upsert(table: str, cols: str, key: str) -> str:
-    """INSERT of ``cols`` that replaces the other columns of an existing row with the same ``key``."""
-    names = [c.strip() for c in cols.split(",")]
-    keys = {k.strip() for k in key.split(",")}
-    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
-    marks = ", ".join(["%s"] * len(names))
-    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
-
-
-def _family(row: tuple) -> Family:
-    name, l, d, fingerprint, created_at, source, _seq, shared = row
-    return Family(name, from_blob(shared, l, d, f"family {name!r}"), json.loads(fingerprint), created_at, source)
-
-
-def _task(row: tuple) -> Task:
-    name, family, rank, l, d, created_at, source, _seq, u, v = row
-    what = f"task {name!r}"
-    return Task(
-        name, family, from_blob(u, l, rank, f"{what}: u"), from_blob(v, d, rank, f"{what}: v"), created_at, source
-    )
+        self.c.execute(
+            _upsert("mpt_tombstones", "kind, name, seq, committed_at", "kind, name"), (kind, name, seq, self.now)
+        )

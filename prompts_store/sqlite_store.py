@@ -23,17 +23,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .artifacts import Family, Task
-from .blobs import TaskChunkBuilder, family_chunks, from_blob, to_blob
+from .blobs import TaskChunkBuilder, family_chunks, to_blob
 from .errors import InvalidArtifact, NotFound, StoreError
 from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .sql_rows import FAMILY_COLS, TASK_COLS, TASK_INFO_COLS, family_from_row, task_from_row, upsert
 from .sqlite_schema import migrate, schema_version
 from .store import Store
 from .transaction import Transaction
 
-FAMILY_COLS = "name, l, d, fingerprint, created_at, source, seq, shared"
-TASK_COLS = "name, family, rank, l, d, created_at, source, seq, u, v"
-TASK_INFO_COLS = "name, family, rank, l, d, created_at, source, seq"
 _IN_BATCH = 500  # names per "IN (...)" query, well under SQLite's variable limit
+
+
+def _upsert(table: str, cols: str, key: str) -> str:
+    return upsert(table, cols, key, mark="?")
 
 
 class SQLiteStore(Store):
@@ -151,18 +153,26 @@ class SQLiteStore(Store):
                 out.append(Change(seq, kind, row, None, committed_at=at))
                 continue
             try:
-                out.append(Change(seq, kind, row[0], _family(row) if kind == "family" else _task(row), committed_at=at))
+                out.append(
+                    Change(
+                        seq,
+                        kind,
+                        row[0],
+                        family_from_row(row) if kind == "family" else task_from_row(row),
+                        committed_at=at,
+                    )
+                )
             except InvalidArtifact as e:
                 out.append(Change(seq, kind, row[0], None, str(e), committed_at=at))
         return out
 
     def _get_family(self, name: str) -> Family | None:
         row = self._conn().execute(f"SELECT {FAMILY_COLS} FROM families WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _family(row)
+        return None if row is None else family_from_row(row)
 
     def _get_task(self, name: str) -> Task | None:
         row = self._conn().execute(f"SELECT {TASK_COLS} FROM tasks WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _task(row)
+        return None if row is None else task_from_row(row)
 
     def _family_info(self, name: str) -> FamilyInfo | None:
         row = (
@@ -233,7 +243,7 @@ class _SQLiteTransaction(Transaction):
 
     def read_family(self, name: str) -> Family | None:
         row = self.c.execute(f"SELECT {FAMILY_COLS} FROM families WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _family(row)
+        return None if row is None else family_from_row(row)
 
     def existing_tasks(self, names: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -311,25 +321,3 @@ class _SQLiteTransaction(Transaction):
         self.c.execute(
             _upsert("tombstones", "kind, name, seq, committed_at", "kind, name"), (kind, name, seq, self.now)
         )
-
-
-def _upsert(table: str, cols: str, key: str) -> str:
-    """INSERT of ``cols`` that replaces the other columns of an existing row with the same ``key``."""
-    names = [c.strip() for c in cols.split(",")]
-    keys = {k.strip() for k in key.split(",")}
-    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
-    marks = ", ".join("?" * len(names))
-    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
-
-
-def _family(row: tuple) -> Family:
-    name, l, d, fingerprint, created_at, source, _seq, shared = row
-    return Family(name, from_blob(shared, l, d, f"family {name!r}"), json.loads(fingerprint), created_at, source)
-
-
-def _task(row: tuple) -> Task:
-    name, family, rank, l, d, created_at, source, _seq, u, v = row
-    what = f"task {name!r}"
-    return Task(
-        name, family, from_blob(u, l, rank, f"{what}: u"), from_blob(v, d, rank, f"{what}: v"), created_at, source
-    )
