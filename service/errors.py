@@ -68,14 +68,16 @@ _HTTP_CODES = {
 }
 
 
-def _method_table(app) -> list[tuple[re.Pattern, set[str]]]:
-    """(path regex, methods) of every documented path, built once from the OpenAPI document."""
+def _method_table(app) -> list[tuple[re.Pattern, bool, set[str]]]:
+    """(path regex, whether the path is a template, methods) of every documented path, built once
+    from the OpenAPI document."""
     table = getattr(app.state, "method_table", None)
     if table is None:
         table = []
         for template, operations in app.openapi().get("paths", {}).items():
             parts = re.split(r"\{[^/}]+\}", template)
-            table.append((re.compile("[^/]+".join(re.escape(part) for part in parts)), {m.upper() for m in operations}))
+            regex = re.compile("[^/]+".join(re.escape(part) for part in parts))
+            table.append((regex, len(parts) > 1, {m.upper() for m in operations}))
         app.state.method_table = table
     return table
 
@@ -83,9 +85,12 @@ def _method_table(app) -> list[tuple[re.Pattern, set[str]]]:
 def allowed_methods(request: Request) -> str | None:
     """Every method the API documents at this path (Starlette's 405 names only the first matching
     route's, while ``GET``, ``PUT`` and ``DELETE /tasks/{name}`` are three routes); None when the
-    path is not documented."""
+    path is not documented. A documented literal path (``/tasks/batch``) is its own resource: its
+    methods alone, not those of a template it also fits (``/tasks/{name}``), as the document says."""
     path = request.scope.get("path", "")
-    methods = set().union(*(m for rx, m in _method_table(request.app) if rx.fullmatch(path)))
+    matches = [(templated, methods) for rx, templated, methods in _method_table(request.app) if rx.fullmatch(path)]
+    literal = [methods for templated, methods in matches if not templated]
+    methods = set().union(*(literal or [m for _, m in matches]))
     return ", ".join(sorted(methods)) or None
 
 

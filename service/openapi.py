@@ -3,7 +3,7 @@
 Routes declare the statuses they can answer with ``responses=errors(...)``: each is the one error
 body of the API (``{"error": {"code", "message"}}``) with the headers it carries (``Retry-After``
 on 429 and 503, ``WWW-Authenticate`` on 401). :func:`install_openapi` then states what the route
-signatures do not: the name pattern of every ``name``/``task``/``family`` parameter, and the
+signatures do not: the name pattern of every ``name``/``task``/``family``/``after`` parameter, and the
 bearer credentials of admin routes only while an admin token is configured.
 """
 
@@ -62,7 +62,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-NAME_PARAMETERS = {"name", "task", "family"}
+NAME_PARAMETERS = {"name", "task", "family", "after"}  # "after": a listing cursor is a name
 
 
 def install_openapi(app: FastAPI, admin_token_set: bool) -> None:
@@ -94,6 +94,9 @@ def install_openapi(app: FastAPI, admin_token_set: bool) -> None:
 
 def _name_patterns(operation: dict) -> None:
     for param in operation.get("parameters", ()):
+        if param.get("name") not in NAME_PARAMETERS:
+            continue
         schema = param.get("schema", {})
-        if param.get("name") in NAME_PARAMETERS and schema.get("type") == "string":
-            schema.setdefault("pattern", NAME_PATTERN)
+        for variant in schema.get("anyOf", [schema]):  # an optional parameter is anyOf [string, null]
+            if variant.get("type") == "string":
+                variant.setdefault("pattern", NAME_PATTERN)

@@ -7,6 +7,7 @@ import torch
 
 from mpt_cli.main import main
 from prompts_store import open_store
+from prompts_store.postgres_schema import LATEST
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "store"
 
@@ -20,7 +21,7 @@ def run(capsys, *argv) -> dict:
 
 def test_init_copy_and_stats_through_postgres(postgres_url, tmp_path, capsys):
     init = run(capsys, "store", "init", postgres_url)
-    assert (init["backend"], init["head"], init["schema_version"]) == ("postgresql", 0, 1)
+    assert (init["backend"], init["head"], init["schema_version"]) == ("postgresql", 0, LATEST)
     copied = run(capsys, "store", "copy", DEMO, postgres_url, "--no-progress")
     stats = run(capsys, "store", "stats", postgres_url)
     assert stats["tasks"] == copied["tasks"] > 0 and stats["families"] == 1 and stats["disk_bytes"] > 0

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from .serving import store_url
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,9 +24,11 @@ def free_port() -> int:
 
 
 def start(model: Path | str, store: Path | str, **settings) -> tuple[subprocess.Popen, str]:
-    """``python -m service`` with ``MPT_<NAME>`` for each setting; returns (process, url) once ready."""
+    """``python -m service`` over ``store`` (a URL, or a Path as in serving.make_store) with
+    ``MPT_<NAME>`` for each setting; returns (process, url) once ready."""
     port = free_port()
-    env = dict(os.environ, MPT_MODEL=str(model), MPT_STORE=str(store), MPT_LOG_LEVEL="warning")
+    store = store_url(store) if isinstance(store, Path) else store
+    env = dict(os.environ, MPT_MODEL=str(model), MPT_STORE=store, MPT_LOG_LEVEL="warning")
     env |= {f"MPT_{k.upper()}": str(v) for k, v in settings.items()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "--port", str(port)],

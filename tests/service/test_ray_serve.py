@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .serving import factors_json, make_store
+from .serving import factors_json, make_store, store_url
 
 pytest.importorskip("ray.serve", reason="the Ray Serve tests need the [ray] extra: pip install 'mpt-serve[ray]'")
 
@@ -82,11 +82,12 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tiny_dir, backbone, tmp_path_factory):
     root = tmp_path_factory.mktemp("ray")
-    make_store(root / "store", backbone.fingerprint, backbone.d_model, tasks=2)
+    store = store_url(root)  # one SQLite file: replicas on one host share it
+    make_store(store, backbone.fingerprint, backbone.d_model, tasks=2)
     port, log = _free_port(), root / "serve.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPT_STORE_POLL_S="0.1", MPT_MAX_WAIT_MS="2", RAY_DEDUP_LOGS="0")
     argv = [sys.executable, "-m", "mpt_cli", "serve", "--ray", "--replicas", "2", "--num-cpus", "1"]
-    argv += ["--model", str(tiny_dir), "--store", str(root / "store"), "--port", str(port)]
+    argv += ["--model", str(tiny_dir), "--store", store, "--port", str(port)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from .process_server import running
-from .serving import make_store, metric
+from .serving import make_store, metric, store_url
 
 SLOW = 50
 
@@ -75,7 +75,7 @@ def test_drain_timeout_bounds_how_long_in_flight_requests_keep_the_server(tiny_d
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)
     s = Settings(
         model=str(tiny_dir),
-        store=str(tmp_path / "s"),
+        store=store_url(tmp_path / "s"),
         port=0,
         log_level="warning",
         max_wait_ms=10000,

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import torch
 
-from prompts_store import DirectoryStore
+from prompts_store import open_store
 
 from .process_server import running
-from .serving import factors_json, make_store, serve
+from .serving import factors_json, make_store, serve, store_url
 
 CYCLES = 5
 
@@ -58,7 +58,7 @@ def test_kill_9_during_uploads_loses_no_acknowledged_write(tiny_dir, backbone, t
         with running(tiny_dir, tmp_path / "s") as (proc, url):
             asyncio.run(kill_during_uploads(proc, url, cycle))
     assert len(acknowledged) >= 10 * CYCLES, len(acknowledged)
-    store = DirectoryStore(tmp_path / "s")
+    store = open_store(store_url(tmp_path / "s"))
     for name, seed in acknowledged.items():
         want = factors_json(name, d, seed)
         task = store.get_task(name)

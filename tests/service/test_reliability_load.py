@@ -37,7 +37,7 @@ def test_a_small_request_stays_fast_while_the_largest_allowed_request_runs(tmp_p
     import shutil
 
     shutil.copytree(DEMO / "store", tmp_path / "store")
-    with running(DEMO / "backbone", tmp_path / "store") as (proc, url):
+    with running(DEMO / "backbone", str(tmp_path / "store")) as (proc, url):  # a directory store
         issue = {"inputs": ["the " * 499] * 16, "candidates": ["the " * 499] * 32}  # 16 x 32 x 500 tokens
         r = httpx.post(f"{url}/predict?task=review", json=issue, timeout=60)
         assert r.status_code == 413 and r.json()["error"]["code"] == "over_work_budget"

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from .serving import make_store, metric, serve
+from .serving import make_store, metric, serve, store_url
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def test_malformed_request_heads_get_the_error_shape(tiny_dir, backbone, tmp_pat
     from service.settings import Settings
 
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)
-    s = Settings(model=str(tiny_dir), store=str(tmp_path / "s"), port=0, log_level="warning", max_head_bytes=8192)
+    s = Settings(model=str(tiny_dir), store=store_url(tmp_path / "s"), port=0, log_level="warning", max_head_bytes=8192)
     server = uvicorn.Server(uvicorn_config(create_app(s), s))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
