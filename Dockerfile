@@ -19,7 +19,7 @@ COPY service service
 COPY mpt_cli mpt_cli
 COPY mpt_client mpt_client
 ARG MPT_TORCH_SPEC=""
-RUN MPT_EDITABLE=0 MPT_TORCH_SPEC="$MPT_TORCH_SPEC" scripts/install.sh /opt/venv serve,postgres
+RUN MPT_EDITABLE=0 MPT_TORCH_SPEC="$MPT_TORCH_SPEC" scripts/install.sh /opt/venv serve,postgres,client
 
 COPY demo demo
 RUN useradd --system --uid 10001 --home /app mpt \

@@ -54,14 +54,14 @@ class Lifecycle:
                 time.perf_counter() - t0,
                 counts["family"],
                 counts["task"],
-                state.store,
+                state.store.url,
                 warm,
             )
             if counts["task"] == 0 and counts["family"] == 0:
                 log.warning(
                     "the store %s is empty: upload families and tasks, or seed it, e.g. `mpt store copy demo/store %s`",
-                    s.store,
-                    s.store,
+                    state.store.url,  # the URL without its password
+                    state.store.url,
                 )
         except Exception as e:
             self.phase, self.failure = "failed", f"{type(e).__name__}: {e}"
