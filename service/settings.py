@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     fast_compile_min_batch: int = Field(16, ge=1, description="smaller batch buckets are CUDA-graphed, not compiled")
     fast_cuda_graphs: bool = Field(True, description="capture warmed-up shapes into CUDA graphs (cuda only)")
     fast_length_step: int = Field(32, ge=1, description="input lengths pad up to a multiple of this (static shapes)")
-    fast_compile_budget_s: float = Field(300.0, gt=0, description="warm-up stops preparing shapes after this long")
+    fast_compile_budget_s: float = Field(
+        300.0, gt=0, description="warm-up stops compiling after this long (later shapes: CUDA graphs only)"
+    )
     fast_warmup_batches: Annotated[list[int], NoDecode] = Field(
         [1, 2, 4, 8, 16, 32], description="batch sizes prepared at warm-up (capped at max_batch)"
     )

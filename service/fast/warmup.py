@@ -109,7 +109,7 @@ def _prepare(fast, prep, shapes, steps, candidates) -> None:
         shape = (len(w.dec), B, w.heads, L, w.d_kv)
         return {} if absorbed else {"k_cross": rnd(*shape), "v_cross": rnd(*shape)}
 
-    for B, L in shapes:
+    for B, L in sorted(shapes, key=lambda s: (-s[0], s[1])):  # largest batch first: its compile matters most
         ex = {"x": rnd(B, L, w.d), "mbias": no_mask(B, L), "pos": fast.encoder_position_bias(L)}
         prep.prepare(("encoder", B, L), ex)
     for (B, L), (C, m) in itertools.product(shapes, candidates):
