@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve demo test lint format bench-serve clean lab-backbone lab-gate bench-accuracy demo-bundle
+.PHONY: install serve demo test lint format bench-serve bench-speed bench-gpu clean lab-backbone lab-gate bench-accuracy demo-bundle
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	scripts/install.sh $(VENV) serve,test,bench
@@ -35,6 +35,15 @@ format: $(STAMP)
 ## bench-serve: serving throughput/latency benchmark (CPU, tiny model) -> bench/results/serve.json
 bench-serve: $(STAMP)
 	$(PY) -m bench.serve_bench
+
+## bench-speed: the engine vs PEFT on this CPU (T5-small shape, batch 32) -> bench/results/speed-cpu.json (ARGS=--quick: dry run)
+bench-speed: $(STAMP)
+	$(PY) -m bench.speed --device cpu $(ARGS)
+
+## bench-gpu: the GPU run of issue 11 in one command (< 8 min), on the GPU machine's python3, no venv, no network:
+## carry .whl/ (scripts/fetch_gpu_wheels.sh) for the HTTP phase -> $$OUT/speed-cuda.json (default bench/results)
+bench-gpu:
+	scripts/bench_gpu.sh $(ARGS)
 
 ## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~45 min on 2 CPU cores; committed)
 lab-backbone: $(STAMP)
