@@ -63,7 +63,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile", default="auto", help="MPT_FAST_COMPILE: auto, off, default, max-autotune, ...")
     p.add_argument("--attention", default="auto", help="MPT_FAST_ATTENTION: auto, eager, sdpa")
     p.add_argument("--cross", default="auto", help="MPT_FAST_CROSS: auto, cached, absorbed")
-    p.add_argument("--compile-min-batch", type=int, default=None, help="MPT_FAST_COMPILE_MIN_BATCH (cuda 128, else 16)")
+    p.add_argument("--compile-min-batch", type=int, default=None,
+                   help="MPT_FAST_COMPILE_MIN_BATCH (cuda: the batch, so one shape compiles; else 16)")  # fmt: skip
     p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True, help="MPT_FAST_CUDA_GRAPHS")
     p.add_argument("--compile-budget", type=float, default=None, help="MPT_FAST_COMPILE_BUDGET_S (cuda 90, else 150)")
     p.add_argument("--peft-attention", default="sdpa", help="the backbone's attention kernel (PEFT's side)")
@@ -74,7 +75,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=os.environ.get("OUT") or "bench/results", help="directory of the JSON")
     args = p.parse_args(argv)
     cuda = args.device == "cuda"
-    args.compile_min_batch = args.compile_min_batch or (128 if cuda and not args.quick else 16)
+    args.compile_min_batch = args.compile_min_batch or (SHAPES["gpu"].batch if cuda and not args.quick else 16)
     args.compile_budget = args.compile_budget or (90.0 if cuda else 150.0)
     args.http = cuda if args.http is None else args.http
     return args
