@@ -13,7 +13,8 @@ never on the event loop.
     _postprocess_batch  detokenize (one Rust call per batch); pick the best candidate
 
 The reference path is what the fast path is checked against (tests; ``warm_up`` at start) and
-what serves when that check fails.
+what serves when that check fails. One batch at a time: the fast path's prepared runners own their
+buffers, and the server has one batch worker.
 """
 
 from __future__ import annotations
