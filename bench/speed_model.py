@@ -9,6 +9,7 @@ random inputs become requests of exactly the intended length, and generated ids 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -44,6 +45,8 @@ def save_backbone(model: torch.nn.Module, shape: Shape, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     word_tokenizer(shape.vocab).save_pretrained(out)
+    config = out / "tokenizer_config.json"  # the class name every transformers 5.x resolves
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"tokenizer_class": "PreTrainedTokenizerFast"}))
     return out
 
 
