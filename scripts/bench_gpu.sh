@@ -50,7 +50,7 @@ fi
 log "$("$PY" -c 'import sys, torch, transformers, peft
 print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__,
       "peft", peft.__version__, "cuda", torch.cuda.is_available())')"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,compute_mode --format=csv,noheader || true
 
 # 3. the benchmark: a soft deadline it plans its phases by, a hard stop (SIGINT: the JSON of every
 # finished phase stays, the server is stopped, the table is printed) in case something hangs
