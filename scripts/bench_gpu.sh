@@ -27,11 +27,13 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 
 # 1. the server's web stack, when missing, from the wheels carried in .whl/
-if [ -d .whl ] && ! "$PY" -c "import fastapi, uvicorn, pydantic_settings, httptools" 2>/dev/null; then
-  log "installing $(ls .whl/*.whl | wc -l) wheels from .whl/ into $SITE"
-  if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$SITE" .whl/*.whl; then
+shopt -s nullglob
+wheels=(.whl/*.whl)
+if [ ${#wheels[@]} -gt 0 ] && ! "$PY" -c "import fastapi, uvicorn, pydantic_settings, httptools" 2>/dev/null; then
+  log "installing ${#wheels[@]} wheels from .whl/ into $SITE"
+  if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$SITE" "${wheels[@]}"; then
     log "pip could not install them; unpacking the wheels into $SITE instead"
-    "$PY" - "$SITE" .whl/*.whl <<'EOF'
+    "$PY" - "$SITE" "${wheels[@]}" <<'EOF'
 import sys, zipfile
 for wheel in sys.argv[2:]:
     zipfile.ZipFile(wheel).extractall(sys.argv[1])
