@@ -137,6 +137,8 @@ def http_phase(run, engine, backbone, tables, wl, settings, args, tmp: Path, say
     env = settings_env(settings) | {
         "MPT_DEVICE": str(engine.device), "MPT_DTYPE": dtype, "MPT_MAX_QUEUE": str(max(1024, 4 * conc)),
         "MPT_ATTN_IMPLEMENTATION": args.peft_attention,
+        # the batcher's padded-token budget per batch (where the server has one): a full batch fits
+        "MPT_MAX_BATCH_TOKENS": str(B * (len(rows[0].input_ids) + 8)),
     }  # fmt: skip
     log_path = Path(args.out) / f"speed-{args.device}{'-quick' if args.quick else ''}-server.log"
     ready_within = max(10.0, min(240.0, run.left() - seconds - 25))

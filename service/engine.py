@@ -237,7 +237,8 @@ class Engine:
 
     def _warm_up_fast(self) -> dict:
         s, fast = self.settings, self.fast
-        lengths = sorted({f.length for f in self._table.snapshot().families.values()})
+        with self._table.lock:  # O(families): the prompt lengths resident now
+            lengths = sorted({f.length for f in self._table.families.values()})
         report: dict = {"verify": fast.verify(), "prompt_lengths": lengths}
         for length in lengths if not fast.use_reference else ():
             fast.warm_up(s.fast_warmup_batches, s.fast_warmup_lengths, length, s.fast_warmup_steps,
