@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve demo test lint format bench-serve bench-scale clean lab-backbone lab-gate bench-accuracy demo-bundle
+.PHONY: install serve demo test lint format bench-serve bench-scale bench-speed bench-gpu clean lab-backbone lab-gate bench-accuracy demo-bundle
 
 $(STAMP): pyproject.toml constraints-cpu.txt scripts/install.sh
 	scripts/install.sh $(VENV) serve,test,bench,postgres,ray
@@ -40,6 +40,15 @@ bench-serve: $(STAMP)
 ## (populated stores are cached in build/scale; ARGS=--tasks 1,1000 for a quick look)
 bench-scale: $(STAMP)
 	$(PY) -m bench.scale $(ARGS)
+
+## bench-speed: the engine vs PEFT on this CPU (T5-small shape, batch 32) -> bench/results/speed-cpu.json (ARGS=--quick: dry run)
+bench-speed: $(STAMP)
+	$(PY) -m bench.speed --device cpu $(ARGS)
+
+## bench-gpu: the GPU run of issue 11 in one command (< 8 min), on the GPU machine's python3, no venv, no network:
+## carry .whl/ (scripts/fetch_gpu_wheels.sh) for the HTTP phase -> $$OUT/speed-cuda.json (default bench/results)
+bench-gpu:
+	scripts/bench_gpu.sh $(ARGS)
 
 ## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~45 min on 2 CPU cores; committed)
 lab-backbone: $(STAMP)

@@ -4,7 +4,7 @@ prompt encoder, and the workloads (inputs, candidates) both sides run."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -38,6 +38,8 @@ GPU_SHAPE = Shape(
 QUICK_SHAPE = Shape(
     d_model=64, layers=2, heads=4, d_ff=128, vocab=1000, prompt_len=10, batch=8, tasks_in_batch=4, candidate_tokens=3
 )
+QUICK_GPU_SHAPE = replace(QUICK_SHAPE, input_len=24, input_jitter=0, candidate_tokens=1)  # the GPU workload, tiny
+SHAPES = {"cpu": CPU_SHAPE, "gpu": GPU_SHAPE, "quick": QUICK_SHAPE, "quick-gpu": QUICK_GPU_SHAPE}
 
 PAD, EOS, START = 0, 1, 0
 

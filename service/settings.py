@@ -6,12 +6,20 @@ CLI flags of ``python -m service`` / ``mpt serve`` override the environment.
 from __future__ import annotations
 
 import functools
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prompts_store.urls import parse_store_url
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{text!r} is not a JSON list") from None
 
 
 class Settings(BaseSettings):
@@ -42,8 +50,11 @@ class Settings(BaseSettings):
     max_task_queue: int = Field(
         256, ge=1, description="rows one task may have waiting before its requests get 429 (fairness between tenants)"
     )
-    max_batch_tokens: int = Field(
-        1024, ge=1, description="padded tokens per forward pass; big requests are split to interleave with others"
+    max_batch_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="padded tokens per forward pass; big requests are split to interleave with others "
+        "(default: 1024 on a CPU, 65536 on a GPU)",
     )
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request (504 after)")
     drain_timeout_s: float = Field(
@@ -88,6 +99,72 @@ class Settings(BaseSettings):
     def _store_url(cls, value: str) -> str:
         parse_store_url(value)  # UnsupportedStore (a ValueError) names the bad URL
         return value
+
+    # ---- engine fast path (service/fast; README "Engine speed"). Lists: JSON or comma-separated ----
+    fast_path: bool = Field(True, description="serve through the fast T5 forward; false: the reference HF forward")
+    fast_attention: Literal["auto", "eager", "sdpa"] = Field("auto", description="auto: eager (measured fastest)")
+    fast_cross: Literal["auto", "cached", "absorbed"] = Field(
+        "auto", description="cross-attention with cached K/V or absorbed into the query; auto: fewer flops"
+    )
+    fast_compile: Literal["auto", "off", "default", "max-autotune-no-cudagraphs", "max-autotune"] = Field(
+        "auto", description="torch.compile mode of the encoder; auto: default on cuda, off on cpu"
+    )
+    fast_compile_min_batch: int = Field(16, ge=1, description="smaller batch buckets are CUDA-graphed, not compiled")
+    fast_cuda_graphs: bool = Field(True, description="capture warmed-up shapes into CUDA graphs (cuda only)")
+    fast_length_step: int = Field(32, ge=1, description="input lengths pad up to a multiple of this (static shapes)")
+    fast_compile_budget_s: float = Field(
+        300.0, gt=0, description="warm-up stops compiling after this long (later shapes: CUDA graphs only)"
+    )
+    fast_warmup_batches: Annotated[list[int], NoDecode] = Field(
+        [1, 2, 4, 8, 16, 32], description="batch sizes prepared at warm-up (capped at max_batch)"
+    )
+    fast_warmup_lengths: Annotated[list[int], NoDecode] = Field(
+        [32, 64, 128], description="input token counts prepared at warm-up (capped at max_input_tokens)"
+    )
+    fast_warmup_steps: Annotated[list[int], NoDecode] = Field(
+        [], description="max_new_tokens values prepared at warm-up (default: default_new_tokens)"
+    )
+    fast_warmup_candidates: Annotated[list[tuple[int, int]], NoDecode] = Field(
+        [(2, 2)], description="candidate shapes prepared at warm-up, CxM: C candidates of M tokens (EOS included)"
+    )
+
+    @field_validator("fast_warmup_batches", "fast_warmup_lengths", "fast_warmup_steps", mode="before")
+    @classmethod
+    def _int_list(cls, value):
+        """'1,2,4' or '[1, 2, 4]' from the environment; a list as is."""
+        if isinstance(value, str):
+            text = value.strip()
+            return _json(text) if text.startswith("[") else [x for x in text.replace(" ", "").split(",") if x]
+        return value
+
+    @field_validator("fast_warmup_candidates", mode="before")
+    @classmethod
+    def _shape_list(cls, value):
+        """'2x2,2x3' or '[[2, 2], [2, 3]]' from the environment; a list as is."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return _json(text)
+            return [tuple(x.lower().split("x", 1)) for x in text.replace(" ", "").split(",") if x]
+        return value
+
+    @model_validator(mode="after")
+    def _check_fast(self) -> Settings:
+        for name in ("fast_warmup_batches", "fast_warmup_lengths", "fast_warmup_steps"):
+            bad = [v for v in getattr(self, name) if v < 1]
+            if bad:
+                raise ValueError(f"{name}={getattr(self, name)}: {bad[0]} is not a positive count")
+        bad_shapes = [c for c in self.fast_warmup_candidates if min(c) < 1]
+        if bad_shapes:
+            shapes = self.fast_warmup_candidates
+            raise ValueError(f"fast_warmup_candidates={shapes}: {bad_shapes[0]} needs candidates >= 1 and tokens >= 1")
+        # shapes the server can never see are not prepared: cap at the request limits, once each
+        self.fast_warmup_batches = sorted({min(b, self.max_batch) for b in self.fast_warmup_batches})
+        self.fast_warmup_lengths = sorted({min(n, self.max_input_tokens) for n in self.fast_warmup_lengths})
+        steps = self.fast_warmup_steps or [self.default_new_tokens or min(16, self.max_new_tokens)]  # _check: later
+        self.fast_warmup_steps = sorted({min(n, self.max_new_tokens) for n in steps})
+        self.fast_warmup_candidates = sorted({(min(c, self.max_candidates), m) for c, m in self.fast_warmup_candidates})
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

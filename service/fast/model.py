@@ -191,12 +191,19 @@ class FastT5:
         return score_rows(self.w, self.attend, cross, self.causal_bias(m), ids, msk)[pair_row, pair_slot]
 
     # ---- warm-up -----------------------------------------------------------------------------
-    def warm_up(self, batches, input_lens, prompt_len: int, steps=(), candidates=()) -> dict:
+    def warm_up(self, batches, input_lens, prompt_len: int, steps=(), candidates=(), check: bool = True) -> dict:
         """Verify against the reference path, prepare compiled / graphed shapes, run each once.
 
         batches, input_lens: the batch sizes and input token counts to prepare (each rounds up to its
         bucket); prompt_len: the families' l; steps: max_new_tokens values; candidates: (C, m) pairs
-        (candidates per row, tokens per candidate). Returns a report (what was prepared, failures, time)."""
+        (candidates per row, tokens per candidate); check: verify first (once is enough when warming
+        up several prompt lengths). Returns a report (what was prepared, failures, time)."""
         from .warmup import warm_up
 
-        return warm_up(self, batches, input_lens, prompt_len, steps, candidates)
+        return warm_up(self, batches, input_lens, prompt_len, steps, candidates, check)
+
+    def verify(self) -> dict:
+        """Check the fast path against the reference path; on a mismatch serve through the reference."""
+        from .warmup import verify
+
+        return verify(self)

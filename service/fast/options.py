@@ -35,7 +35,7 @@ class FastOptions:
     static_shapes: str = "auto"  # on | off; auto: on when compile or CUDA graphs are on
     batch_buckets: tuple[int, ...] = DEFAULT_BATCH_BUCKETS
     length_step: int = 32  # input tokens (prompt excluded) pad up to a multiple of this under static shapes
-    max_compile_s: float = 300.0  # warm-up stops preparing further shapes after this many seconds
+    max_compile_s: float = 300.0  # warm-up stops compiling after this many seconds (further shapes: graphs only)
     pin_memory: bool = True  # inputs go host -> device through pinned memory, non-blocking (cuda)
     verify: bool = True  # warm-up checks the fast path against the reference path; on a mismatch it serves
     # through the reference path (slower, never wrong) and logs an error

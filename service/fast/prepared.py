@@ -6,7 +6,9 @@ and a ``cached`` cross-attention variant. For every warmed-up shape :meth:`Prepa
 builds a :class:`StaticRunner` (compiled when compile is on; captured into a CUDA graph when the
 batch is small enough), checks its output against the eager function on the same inputs, and
 keeps it only if it matches. Any failure (compile error, capture error, mismatch) is logged and
-that shape runs eagerly; the warm-up time budget bounds how many shapes are prepared.
+that shape runs eagerly. The warm-up time budget (``max_compile_s``) bounds compiling: once it is
+spent, further shapes are CUDA-graphed eager code (cheap to capture) instead of compiled ones
+(listed under ``skipped`` in the report).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class Prepared:
         self.pool = torch.cuda.graph_pool_handle() if options.cuda_graphs else None
         self.runners: dict[tuple, StaticRunner] = {}
         self.report: dict = {"prepared": [], "failed": [], "skipped": [], "seconds": 0.0}
-        self._spent = 0.0
+        self._spent = 0.0  # seconds preparing, all of it
+        self._compile_spent = 0.0  # of which in shapes that compile: what max_compile_s bounds
 
     def get(self, key: tuple) -> StaticRunner | None:
         return self.runners.get(key)
@@ -72,12 +75,12 @@ class Prepared:
         """Build the runner of ``key`` = (function name, *shape). False when it runs eagerly."""
         if key in self.runners:
             return True
-        if self._spent > self.options.max_compile_s:
-            self.report["skipped"].append(str(key))
-            return False
         name, batch, opt = key[0], key[1], self.options
         graph = opt.cuda_graphs and batch <= opt.graph_max_batch
         compiled = self.compiled and name in opt.compile_parts and batch >= opt.compile_min_batch
+        if compiled and self._compile_spent > opt.max_compile_s:  # budget spent: graph the eager code instead
+            self.report["skipped"].append(str(key))
+            compiled = False
         attempts = [(self.compiled[name], graph)] if compiled else []
         if graph or not compiled:  # graph the eager function (also when compiling failed), or plain buffers
             attempts.append((self.eager[name], graph))
@@ -101,5 +104,7 @@ class Prepared:
                                             "graph": as_graph, "seconds": round(took, 2)})  # fmt: skip
             break
         self._spent += time.perf_counter() - t0
+        if compiled:
+            self._compile_spent += time.perf_counter() - t0
         self.report["seconds"] = round(self._spent, 2)
         return key in self.runners

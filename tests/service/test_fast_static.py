@@ -132,3 +132,26 @@ def test_warm_up_falls_back_to_the_reference_path_when_the_fast_path_disagrees(b
     row_index, ids, cmask = candidates([0, 1, 1], [2, 3, 2], model.config.vocab_size)
     ours = fast.score(state, row_index, ids, cmask)
     assert torch.equal(ours, score_candidates(model, hidden, mask, row_index, ids, cmask))
+
+
+def test_the_compile_budget_bounds_compiling_not_preparing(model, batch):
+    """Past max_compile_s, shapes still get prepared runners, of the eager code (CUDA graphs on a GPU);
+    the largest batch is compiled first, as it gains the most from it."""
+    fast = FastT5(model, FastOptions(static_shapes="on", length_step=8, compile_min_batch=1, max_compile_s=0.01))
+    eager = fast.prepared.eager["encoder"]
+    compiled_calls = []
+
+    def slow_compiled(**kw):  # a "compiled" encoder that takes longer to prepare than the budget
+        compiled_calls.append(kw["x"].shape[0])
+        __import__("time").sleep(0.02)
+        return eager(**kw)
+
+    fast.prepared.compiled = {"encoder": slow_compiled, "step": slow_compiled, "score": slow_compiled}
+    report = fast.warm_up(batches=[1, 2, 4], input_lens=[7], prompt_len=6)["prepared"]
+    by_key = {p["key"]: p["compiled"] for p in report["prepared"]}
+    assert by_key == {str(("encoder", 4, 14)): True, str(("encoder", 2, 14)): False, str(("encoder", 1, 14)): False}
+    assert report["skipped"] == [str(("encoder", 2, 14)), str(("encoder", 1, 14))] and set(compiled_calls) == {4}
+    hidden, _ = encode(model, batch.prompts, batch.ids, batch.mask)
+    state = fast.encode(batch.prompts, batch.ids, batch.mask)  # through the (4, 14) runner: padded to the bucket
+    assert state.hidden.shape[1] == 14 and not state.mask[:, hidden.shape[1] :].any()
+    torch.testing.assert_close(state.hidden[:, : hidden.shape[1]], hidden, rtol=0, atol=1e-5)
