@@ -231,7 +231,7 @@ def _phases(run: Run, args, shape, device, dtype, cuda: bool, tmp: Path) -> None
         single = rows_of(build_workload(shape, 1, B, device), "many", None)
         t = interleaved({"mixed": lambda: engine.run(mixed), "single": lambda: engine.run(single)}, repeats, cap, sync)
         figures["tenancy_1000"] = {
-            "distinct_tasks_in_batch": len({r.task for r in mixed}), "resident_tasks": len(table.tasks),
+            "distinct_tasks_in_batch": len({r.task for r in mixed}), "resident_tasks": len(table),
             "mixed_rps": B / t["mixed"]["wall_median_s"], "single_rps": B / t["single"]["wall_median_s"],
             "ratio": t["single"]["wall_median_s"] / t["mixed"]["wall_median_s"], "times": t,
         }  # fmt: skip
