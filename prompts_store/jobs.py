@@ -17,12 +17,14 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import InvalidArtifact
+from .names import validate_name
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
 MODES = ("factors", "full")  # factors: u, v of a new task of the family; full: P*, u, v (a family of one)
 MAX_SEED = 2**31 - 1
+INITS = ("auto", "ones", "mean")  # or the name of a task of the family
 
 
 def _pairs(rows: object, what: str) -> tuple[tuple[str, str], ...]:
@@ -50,14 +52,16 @@ def _pairs(rows: object, what: str) -> tuple[tuple[str, str], ...]:
 @dataclass(frozen=True)
 class JobSpec:
     """What to train: the examples (``input`` -> ``target``), optional dev examples (checkpoint
-    selection and the job's dev metrics), the optimizer steps, the seed, and whether the result may
-    replace an existing task. Everything else is the training defaults of ``mpt train adapt``."""
+    selection and the job's dev metrics), the optimizer steps, the seed, whether the result may
+    replace an existing task, and the factor init. Everything else is the training defaults of
+    ``mpt train adapt``."""
 
     examples: tuple[tuple[str, str], ...]
     dev: tuple[tuple[str, str], ...] = ()
     steps: int = 100
     seed: int = 0
     overwrite: bool = False
+    init: str = "auto"  # the factor init of `mpt train adapt --init`: auto, ones, mean, or a task of the family
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "examples", _pairs(self.examples, "examples"))
@@ -72,6 +76,8 @@ class JobSpec:
                 )
         if not isinstance(self.overwrite, bool):
             raise InvalidArtifact(f"overwrite={self.overwrite!r} must be true or false")
+        if self.init not in INITS:
+            validate_name(self.init, "init task")
 
     def to_json(self) -> str:
         return json.dumps(
@@ -81,6 +87,7 @@ class JobSpec:
                 "steps": self.steps,
                 "seed": self.seed,
                 "overwrite": self.overwrite,
+                "init": self.init,
             },
             ensure_ascii=False,
         )
@@ -93,7 +100,7 @@ class JobSpec:
             raise InvalidArtifact(f"a job spec is not JSON ({e})") from None
         if not isinstance(obj, dict):
             raise InvalidArtifact("a job spec must be a JSON object")
-        known = {"examples", "dev", "steps", "seed", "overwrite"}
+        known = {"examples", "dev", "steps", "seed", "overwrite", "init"}
         return cls(**{k: v for k, v in obj.items() if k in known})
 
 

@@ -58,8 +58,8 @@ def task_data(job: Job) -> TaskData:
 
 
 def train_configs(job: Job) -> tuple[TrainConfig, AdaptConfig]:
-    """The job's steps, seed and mode; everything else ``mpt train adapt``'s defaults."""
-    return TrainConfig(steps=job.spec.steps, seed=job.spec.seed), AdaptConfig(mode=job.mode)
+    """The job's steps, seed, mode and factor init; everything else ``mpt train adapt``'s defaults."""
+    return TrainConfig(steps=job.spec.steps, seed=job.spec.seed), AdaptConfig(mode=job.mode, factor_init=job.spec.init)
 
 
 class Worker:
