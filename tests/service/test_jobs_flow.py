@@ -68,21 +68,23 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_at_its_next_step(tiny_dir
 def test_a_worker_killed_mid_job_loses_it_to_another_that_finishes_it(tiny_dir, backbone, toy_tasks, tmp_path):
     url_store = store_url(tmp_path)
     make_store(url_store, backbone.fingerprint, backbone.d_model).close()
-    body = {"examples": examples(toy_tasks["animal"]), "steps": 200, "init": "ones"}
-    with serve(tiny_dir, url_store, admin_token=TOKEN) as (url, _):
-        with worker(tiny_dir, url_store, "--lease-s", "1", "--progress-s", "0.1", "--yield-ms", "50") as first:
-            job = httpx.post(f"{url}/tasks/animal/train", params={"family": "fam"}, json=body, headers=AUTH).json()[
-                "job"
-            ]
-            before = wait_job(url, job, lambda j: j["status"] == "running" and j["step"] > 0)
-            first.send_signal(signal.SIGKILL)  # no chance to give the job back
-            first.wait(timeout=30)
-        assert wait_job(url, job, lambda j: True)["status"] == "running"  # its lease has not run out yet
-        with worker(tiny_dir, url_store, "--lease-s", "1") as second:
-            done = wait_job(url, job, lambda j: j["status"] in ("succeeded", "failed"), timeout=120)
-            assert done["status"] == "succeeded" and done["attempts"] == 2 and done["worker"] != before["worker"]
-            assert wait_served(url, "animal").status_code == 200
-            log = stop(second)
+    body = {"examples": examples(toy_tasks["animal"]), "steps": 100, "init": "ones"}
+    flags = ("--lease-s", "1", "--yield-ms", "20")  # a short lease; steps slow enough to kill one mid-job
+    with (
+        serve(tiny_dir, url_store, admin_token=TOKEN) as (url, _),
+        worker(tiny_dir, url_store, *flags) as a,
+        worker(tiny_dir, url_store, *flags) as b,
+    ):
+        job = httpx.post(f"{url}/tasks/animal/train", params={"family": "fam"}, json=body, headers=AUTH).json()["job"]
+        before = wait_job(url, job, lambda j: j["status"] == "running" and j["step"] > 0)
+        first, second = (a, b) if before["worker"].endswith(f"-{a.pid}") else (b, a)
+        assert before["worker"].endswith(f"-{first.pid}")
+        first.send_signal(signal.SIGKILL)  # no chance to give the job back
+        first.wait(timeout=30)
+        done = wait_job(url, job, lambda j: j["status"] in ("succeeded", "failed"), timeout=120)
+        assert done["status"] == "succeeded" and done["attempts"] == 2 and done["worker"].endswith(f"-{second.pid}")
+        assert done["step"] == 100 and wait_served(url, "animal").status_code == 200
+        log = stop(second)
     assert "attempt 2/3" in log, log
 
 
@@ -99,7 +101,7 @@ def test_a_server_killed_with_jobs_queued_loses_none_of_them(tiny_dir, backbone,
         proc.wait(timeout=30)
     with open_store(url_store) as store:
         assert [(j.id, j.status) for j in store.list_jobs()] == [(jobs[0], "queued"), (jobs[1], "queued")]
-    with process_server.running(tiny_dir, tmp_path, admin_token=TOKEN) as (_, url), worker(tiny_dir, url_store):
+    with worker(tiny_dir, url_store), serve(tiny_dir, url_store, admin_token=TOKEN) as (url, _):  # a new server
         for job, name in zip(jobs, ("p1", "p2")):
             assert wait_job(url, job, lambda j: j["status"] == "succeeded")["task"] == name
             assert wait_served(url, name).status_code == 200
