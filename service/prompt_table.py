@@ -288,10 +288,14 @@ class PromptTable:
             old = self.families.get(family.name)
             if seq <= self._families.known_seq(family.name, self._floor):
                 return False
-            if old is not None and old.length != family.length and self.family_tasks(family.name):
-                raise Conflict(
-                    f"family {family.name!r} has tasks of l={old.length}; cannot change it to l={family.length}"
-                )
+            if old is not None and old.length != family.length:
+                # the store reshapes only a family without tasks: one held from before ``seq`` is stale
+                # (its deletion was folded away by the feed, which shows each name's latest state)
+                self._drop_stale_tasks(family.name, seq)
+                if self.family_tasks(family.name):
+                    raise Conflict(
+                        f"family {family.name!r} has tasks of l={old.length}; cannot change it to l={family.length}"
+                    )
             self._families.put(family, seq)
             if old is None:
                 self.listing.families.add(family.name)
@@ -314,6 +318,15 @@ class PromptTable:
             self._families.remove(name, seq)
             self.listing.families.remove(name)
             return True
+
+    def _drop_stale_tasks(self, family: str, seq: int) -> None:
+        """(Locks held.) Stop serving the tasks of ``family`` held at a sequence below ``seq``."""
+        for name in self.listing.some_tasks_of(family, self.family_tasks(family)):
+            cls, row = self._locate(name)
+            held = int(cls.seq[row])
+            if held < seq:
+                self._remove_row(name, self._index[name] & CLASS_MASK, row)
+                self._gone_tasks[name] = max(held, self._floor)  # nothing older comes back
 
     # ---- the store sync's bookkeeping ------------------------------------------------------------------
     def advance(self, seq: int) -> None:

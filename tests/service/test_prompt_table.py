@@ -97,8 +97,8 @@ def test_the_sequence_rule_keeps_the_newest_version_whoever_publishes_last():
 
 def test_family_rules():
     t = table_with_family()
-    t.put_task(task("a"), seq=2)
-    with pytest.raises(Conflict, match="cannot change it to l=5"):
+    t.put_task(task("a"), seq=4)
+    with pytest.raises(Conflict, match="cannot change it to l=5"):  # a task newer than the reshape
         t.put_family(fam(l=5), seq=3)
     with pytest.raises(Conflict, match="used by 1 task"):
         t.remove_family("f", seq=3)
