@@ -91,7 +91,7 @@ def test_a_committed_write_is_answered_success_whatever_the_table_refuses(backbo
 
 
 def test_a_task_into_a_family_of_another_backbone_is_409_and_not_written(pair):
-    a, b, _, backbone, url = pair
+    _, b, _, backbone, url = pair
     alien = dict(backbone.fingerprint, model_id="other-t5", embedding_sha256="0" * 16)
     writer = open_store(url)
     writer.put_family(Family("alien", torch.ones(4, backbone.d_model), alien))  # another backbone's server
