@@ -68,7 +68,7 @@ class PromptTable:
         self._created_text: dict[str, str] = {}  # created_at kept verbatim when not canonical
         self._sources: list[str] = []
         self._source_ids: dict[str, int] = {}
-        self._hint = 0  # expected task count of a bulk load (reserve capacity for it)
+        self._hint = 0  # task count of a bulk load: no class grows past what it can still deliver
         self._loading = False  # a bulk load into an empty table: names are new and unique, no checks
 
     # ---- reads -------------------------------------------------------------------------------------
@@ -221,7 +221,9 @@ class PromptTable:
                 else:
                     in_place = []
             # growing copies the class: done outside the lock, so predictions go on meanwhile
-            grown = cls.grown(max(len(todo), self._hint - len(self._index)))
+            # during a bulk load no class needs room for more rows than the load has yet to deliver
+            limit = cls.size + max(len(todo), self._hint - len(self._index)) if self._loading else None
+            grown = cls.grown(len(todo), limit)
             with self.lock:
                 if grown is not None:
                     cls.adopt(grown)
@@ -339,18 +341,21 @@ class PromptTable:
                     del gone[name]
 
     def begin_load(self, tasks_hint: int) -> None:
-        """A bulk load starts: reserve capacity for ``tasks_hint`` tasks, sort listings once at the end."""
+        """A bulk load of about ``tasks_hint`` tasks starts: each slot class grows for the rows it
+        receives (bounded by what the load can still deliver); listings are sorted once at the end."""
         with self.lock:
             if self._index or self._gone_tasks:
                 raise RuntimeError("a bulk load needs an empty table")
-            # headroom for the uploads that follow (untouched capacity costs no resident memory on a CPU)
-            self._hint, self._loading = tasks_hint + tasks_hint // 8 + 1024, True
+            self._hint, self._loading = tasks_hint, True
             self.listing.begin_bulk()
 
     def end_load(self) -> None:
-        with self.lock:
+        """The load is done: every class keeps its rows plus bounded headroom (1/8) for uploads."""
+        with self._writing, self.lock:
             self._hint, self._loading = 0, False
             self.listing.end_bulk()
+            for cls in self._classes.values():
+                cls.trim()
 
     def begin_reload(self) -> None:
         """Before a full reload (the change feed was unavailable): every row may be rewritten."""
