@@ -23,7 +23,6 @@ that is durable.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -49,14 +48,18 @@ from .errors import ApiError
 from .metrics import Metrics
 from .prompt_table import PromptTable
 from .schemas import FamilyInfo, TaskInfo
+from .store_work import StoreWork
 from .views import describe_family, describe_task
 
 log = logging.getLogger("mpt.service")
 
 
 class Mutations:
-    def __init__(self, store: Store, table: PromptTable, fingerprint: dict, metrics: Metrics):
+    def __init__(
+        self, store: Store, table: PromptTable, fingerprint: dict, metrics: Metrics, work: StoreWork | None = None
+    ):
         self.store, self.table, self.fingerprint, self.metrics = store, table, fingerprint, metrics
+        self.work = work or StoreWork()  # the threads that talk to the store (bounded connections)
         self.write_lock = threading.Lock()  # this process's API writers, one at a time
         self._catch_up: Callable[[], object] | None = None  # the store sync's poll, once it follows us
 
@@ -100,27 +103,27 @@ class Mutations:
     def observe(self) -> None:
         self.metrics.observe_table(len(self.table), len(self.table.families), self.table.nbytes())
 
-    # ---- the API's writes: check, persist, publish (blocking work runs off the event loop) -----------
+    # ---- the API's writes: check, persist, publish (on the store's threads, off the event loop) -----
     async def put_task(self, task: Task, create_only: bool) -> tuple[TaskInfo, bool]:
         """The written task's description and whether it is new; durable and served on return."""
-        return await asyncio.to_thread(self._put_task, task, create_only)
+        return await self.work.run(self._put_task, task, create_only)
 
     async def put_tasks(self, tasks: list[Task], overwrite: bool) -> int:
         """Write ``tasks`` in one store transaction (all or nothing) and serve them; returns the
         store sequence of the last one."""
-        return await asyncio.to_thread(self._put_tasks, tasks, overwrite)
+        return await self.work.run(self._put_tasks, tasks, overwrite)
 
     async def delete_task(self, name: str) -> None:
         validate_name(name, "task")
-        await asyncio.to_thread(self._delete_task, name)
+        await self.work.run(self._delete_task, name)
 
     async def put_family(self, family: Family, create_only: bool) -> tuple[FamilyInfo, bool]:
         check_compatible(family.name, family.fingerprint, self.fingerprint)  # 409 before anything is written
-        return await asyncio.to_thread(self._put_family, family, create_only)
+        return await self.work.run(self._put_family, family, create_only)
 
     async def delete_family(self, name: str) -> None:
         validate_name(name, "family")
-        await asyncio.to_thread(self._delete_family, name)
+        await self.work.run(self._delete_family, name)
 
     def check_task(self, task: Task) -> None:
         """What the store does not check: the rank cap of this server (413)."""

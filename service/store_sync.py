@@ -164,7 +164,7 @@ class StoreSync:
     async def poll_forever(self, interval_s: float) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         # a backend that pushes its commits (PostgreSQL: LISTEN/NOTIFY) wakes us at once; polling stays
-        unsubscribe = await asyncio.to_thread(self.store.subscribe, lambda _head: self.wake())
+        unsubscribe = await self.mutations.work.run(self.store.subscribe, lambda _head: self.wake())
         next_at = time.monotonic() + interval_s
         try:
             while True:  # polls start every interval_s (not interval_s after the last one ended)
@@ -173,7 +173,7 @@ class StoreSync:
                 self._wake.clear()
                 next_at = max(next_at + interval_s, time.monotonic() + interval_s / 2)
                 try:
-                    n = await asyncio.to_thread(self.poll)
+                    n = await self.mutations.work.run(self.poll)
                     if n:
                         log.debug("store changes applied: %d (sequence %d)", n, self.since)
                 except asyncio.CancelledError:
