@@ -154,7 +154,15 @@ class Mutations:
             self.publish(change)
         except StoreError as e:
             log.debug("catching up before serving %s %r: %s", change.kind, change.name, e)
+            self._catch_up_after_commit()
+
+    def _catch_up_after_commit(self) -> None:
+        """Catch up after a durable write: a store that fails now leaves it to the next poll, and
+        the write is still answered as done."""
+        try:
             self.catch_up()
+        except StoreError as e:
+            log.warning("written, but not caught up with the store (the next poll will): %s", e)
 
     def _put_task(self, task: Task, create_only: bool) -> tuple[TaskInfo, bool]:
         self.check_task(task)
@@ -196,7 +204,7 @@ class Mutations:
                 )
                 refused |= self.publish_rows(chunk, np.array(idx, dtype=np.int64) + first)
             if refused:  # the table is behind the store (a family written elsewhere): catch up
-                self.catch_up()
+                self._catch_up_after_commit()
                 refused = {n: why for n, why in refused.items() if not self.table.has_task(n)}
         if refused:
             log.warning("stored but not served: %s", _some(refused))

@@ -48,7 +48,11 @@ ERRORS: dict[int, tuple[str, dict]] = {
     415: ("a body that is neither JSON nor (for uploads) safetensors", {}),
     422: ("malformed input: JSON, fields, names, shapes, dtypes, non-finite values, text that is not Unicode", {}),
     429: ("this task has too many rows waiting (fairness between tasks): retry after Retry-After", RETRY_AFTER),
-    503: ("not ready (starting, draining) or the queue is full: retry after Retry-After", RETRY_AFTER),
+    503: (
+        "not ready (starting, draining), the queue is full, or the store is busy or unreachable: retry after "
+        "Retry-After",
+        RETRY_AFTER,
+    ),
     504: ("no answer within the request deadline (MPT_REQUEST_TIMEOUT_S)", {}),
 }
 
