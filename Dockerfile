@@ -5,6 +5,8 @@
 # seeded from the demo's directory store when the image is built (a named volume keeps what was
 # uploaded; a volume made from an older image keeps that image's seed). Point MPT_MODEL / MPT_STORE
 # elsewhere to serve your own (MPT_STORE: sqlite:////PATH, a directory, or postgresql://...).
+# The same image runs a training worker (the jobs of POST /tasks/NAME/train) as its own container:
+#   docker run -v mpt-store:/data mpt-serve /opt/venv/bin/mpt worker      (MPT_MODEL, MPT_STORE as above)
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1

@@ -1,5 +1,5 @@
 """The mpt command line: build a tiny backbone, make example data, train prompts (teachers,
-distill, adapt, spot), evaluate, predict, move prompts to/from PEFT, and serve."""
+distill, adapt, spot), evaluate, predict, move prompts to/from PEFT, serve, and run training jobs."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import json
 import os
 import sys
 
-from . import backbone, data, peft, predict, serve, store, tasks, train
+from . import backbone, data, peft, predict, serve, store, tasks, train, worker
 
 # A command group is a module with register(subparsers); each of its commands names its handler with
 # set_defaults(func=...). The handler returns what to print as JSON, or an exit status (an int) when
 # it printed its own output. A group that takes the rest of the line unparsed sets passes_rest=True.
-GROUPS = (backbone, data, train, predict, peft, store, serve, tasks)
+GROUPS = (backbone, data, train, predict, peft, store, serve, tasks, worker)
 
 # Errors that mean "the request was wrong or the run failed", printed as one line (MPT_DEBUG=1: traceback).
 USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError, FloatingPointError)

@@ -12,11 +12,15 @@ from .errors import (
     IncompatibleBackbone,
     InvalidArtifact,
     InvalidName,
+    JobLimit,
+    JobLost,
+    JobsUnsupported,
     NotFound,
     StoreError,
     UnsupportedStore,
 )
 from .fingerprint import backbone_fingerprint, check_compatible
+from .jobs import Job, JobSpec
 from .names import NAME_PATTERN, validate_name
 from .records import Change, FamilyChunk, FamilyInfo, ReadCounter, TaskChunk, TaskInfo
 from .sqlite_store import SQLiteStore
@@ -36,6 +40,11 @@ __all__ = [
     "IncompatibleBackbone",
     "InvalidArtifact",
     "InvalidName",
+    "Job",
+    "JobLimit",
+    "JobLost",
+    "JobSpec",
+    "JobsUnsupported",
     "NotFound",
     "ReadCounter",
     "SQLiteStore",

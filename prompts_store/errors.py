@@ -53,3 +53,25 @@ class UnsupportedStore(StoreError, ValueError):
     """A store URL names a backend that does not exist or is not available in this build."""
 
     code = "unsupported_store"
+
+
+class JobsUnsupported(StoreError):
+    """Training jobs need a database store (SQLite or PostgreSQL); a directory store has none."""
+
+    code = "jobs_unsupported"
+
+
+class JobLimit(StoreError):
+    """A job submission over a concurrency limit (jobs queued or running, per family or in total)."""
+
+    code = "too_many_jobs"
+
+    def __init__(self, message: str, scope: str, limit: int):
+        super().__init__(message)
+        self.scope, self.limit = scope, limit
+
+
+class JobLost(StoreError):
+    """A worker reported on a job it no longer holds (requeued after a lost lease, or finished)."""
+
+    code = "job_lost"

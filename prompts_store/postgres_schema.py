@@ -63,6 +63,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE mpt_tombstones ADD COLUMN committed_at DOUBLE PRECISION;
         """,
     ),
+    (
+        "training jobs (see prompts_store.job_queue)",
+        """
+        CREATE TABLE mpt_jobs (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            task TEXT COLLATE "C" NOT NULL,
+            family TEXT COLLATE "C" NOT NULL,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+            examples INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            timeout_s DOUBLE PRECISION NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            steps INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            worker TEXT,
+            lease_s DOUBLE PRECISION,
+            heartbeat_at DOUBLE PRECISION,
+            started_at DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            loss DOUBLE PRECISION,
+            dev TEXT,
+            error TEXT,
+            cancel_requested INTEGER NOT NULL,
+            spec TEXT NOT NULL
+        );
+        CREATE INDEX mpt_jobs_status ON mpt_jobs (status, family);
+        CREATE INDEX mpt_jobs_task ON mpt_jobs (task, id);
+        """,
+    ),
 ]
 
 LATEST = len(MIGRATIONS)

@@ -5,7 +5,9 @@ the first statement of every write transaction: the rules are checked and the se
 that lock, and the lock is released only at commit, so commits follow sequence order (a reader that
 sees ``S`` sees everything below ``S``; the store docstring's rule 4). Each write transaction also
 sends ``NOTIFY mpt_store, '<new head>'``, which PostgreSQL delivers at commit: :meth:`subscribe`
-wakes readers at once (polling stays their fallback). A commit is acknowledged once PostgreSQL has
+wakes readers at once (polling stays their fallback). Training jobs (``mpt_jobs``, :mod:`.job_queue`)
+take no sequence lock: rows are locked one by one, claims with ``FOR UPDATE SKIP LOCKED``, and
+leases are timed by the database server's clock. A commit is acknowledged once PostgreSQL has
 made it durable (``synchronous_commit`` as the server sets it; keep it ``on``).
 
 Each thread gets its own connection (autocommit; explicit transactions); a broken one is replaced
@@ -29,11 +31,14 @@ from .errors import InvalidArtifact, NotFound, StoreError
 from .postgres_listen import CHANNEL, Listener
 from .postgres_schema import migrate, schema_version
 from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .sql_jobs import JobSql, SqlJobTransaction
 from .sql_rows import FAMILY_COLS, TASK_COLS, TASK_INFO_COLS, family_from_row, task_from_row, upsert
 from .store import Store
 from .transaction import Transaction
 
 FETCH = 16_384  # rows per round trip of a bulk read
+JOBS_LOCK = 0x6D70745F6A6F6273  # "mpt_jobs": the advisory lock that serialises job submissions
+_JOBS = JobSql("mpt_jobs", "%s", locking=True, clock="extract(epoch FROM clock_timestamp())")
 
 
 def _psycopg():
@@ -144,6 +149,21 @@ class PostgresStore(Store):
             yield tx
             if tx.head != seq:  # delivered at commit, in commit order
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(tx.head)))
+
+    @contextlib.contextmanager
+    def _jobs(self) -> Iterator[_PostgresTransaction]:
+        """Job rows only: no sequence lock (a heartbeat never waits on an upload); rows are locked
+        one by one (``FOR UPDATE``, claims ``SKIP LOCKED``), submissions by an advisory lock."""
+        conn = self._conn()
+        with self._errors(), conn.transaction():
+            yield _PostgresTransaction(conn, None)
+
+    def _job_reads(self) -> tuple[JobSql, object]:
+        def execute(query: str, params: Sequence = ()):
+            with self._errors():
+                return self._conn().execute(query, params)
+
+        return _JOBS, execute
 
     def _read(self, query: str, params: Sequence | None = None) -> list[tuple]:
         with self._errors():
@@ -265,10 +285,19 @@ class PostgresStore(Store):
         return {"database": self._read("SELECT current_database()")[0][0], "disk_bytes": int(rows[0][0])}
 
 
-class _PostgresTransaction(Transaction):
-    def __init__(self, conn, seq: int):
-        self.c, self.head = conn, seq
+class _PostgresTransaction(Transaction, SqlJobTransaction):
+    jobs = _JOBS
+
+    def __init__(self, conn, seq: int | None):
+        self.c, self.head = conn, seq  # seq None: a job-only transaction, which takes no sequence
         self.now = time.time()  # the commit time readers measure their lag from (the writer's clock)
+
+    def clock(self) -> float:
+        """The database server's clock: workers on several hosts agree on leases whatever theirs say."""
+        return float(self.c.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0])
+
+    def lock_submissions(self) -> None:
+        self.c.execute("SELECT pg_advisory_xact_lock(%s)", (JOBS_LOCK,))
 
     def read_family(self, name: str) -> Family | None:
         row = self.c.execute(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,)).fetchone()

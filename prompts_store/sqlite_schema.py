@@ -14,7 +14,7 @@ import sqlite3
 
 from .errors import StoreError
 
-# Append only: a released migration is never edited. (A later one adds the training jobs table.)
+# Append only: a released migration is never edited.
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "families, tasks, tombstones and the sequence",
@@ -61,6 +61,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE families ADD COLUMN committed_at REAL;
         ALTER TABLE tasks ADD COLUMN committed_at REAL;
         ALTER TABLE tombstones ADD COLUMN committed_at REAL;
+        """,
+    ),
+    (
+        "training jobs (see prompts_store.job_queue)",
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            task TEXT NOT NULL,
+            family TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+            examples INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            timeout_s REAL NOT NULL,
+            created_at REAL NOT NULL,
+            steps INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            worker TEXT,
+            lease_s REAL,
+            heartbeat_at REAL,
+            started_at REAL,
+            finished_at REAL,
+            loss REAL,
+            dev TEXT,
+            error TEXT,
+            cancel_requested INTEGER NOT NULL,
+            spec TEXT NOT NULL
+        );
+        CREATE INDEX jobs_status ON jobs (status, family);
+        CREATE INDEX jobs_task ON jobs (task, id);
         """,
     ),
 ]

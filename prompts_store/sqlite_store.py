@@ -7,7 +7,8 @@ Each thread gets its own connection; a forked child opens fresh ones.
 
 Tables (see :mod:`.sqlite_schema`): ``families`` and ``tasks`` (metadata columns, then the tensors
 as little-endian float32 blobs), ``tombstones`` (one row per deleted name, removed when the name is
-written again), ``meta`` (the sequence, bumped in each write transaction), ``schema_version``.
+written again), ``meta`` (the sequence, bumped in each write transaction), ``jobs`` (training jobs:
+:mod:`.job_queue`; claims are atomic because ``BEGIN IMMEDIATE`` admits one writer), ``schema_version``.
 Every row also records ``committed_at``, the writer's clock when its transaction took its sequence.
 """
 
@@ -26,12 +27,14 @@ from .artifacts import Family, Task
 from .blobs import TaskChunkBuilder, family_chunks, to_blob
 from .errors import InvalidArtifact, NotFound, StoreError
 from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .sql_jobs import JobSql, SqlJobTransaction
 from .sql_rows import FAMILY_COLS, TASK_COLS, TASK_INFO_COLS, family_from_row, task_from_row, upsert
 from .sqlite_schema import migrate, schema_version
 from .store import Store
 from .transaction import Transaction
 
 _IN_BATCH = 500  # names per "IN (...)" query, well under SQLite's variable limit
+_JOBS = JobSql("jobs", "?", locking=False)
 
 
 def _upsert(table: str, cols: str, key: str) -> str:
@@ -122,6 +125,12 @@ class SQLiteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _jobs(self) -> contextlib.AbstractContextManager[_SQLiteTransaction]:
+        return self._transaction()  # SQLite has one writer: job rows take the same BEGIN IMMEDIATE
+
+    def _job_reads(self) -> tuple[JobSql, object]:
+        return _JOBS, self._conn().execute
 
     def schema_version(self) -> int:
         return schema_version(self._conn())
@@ -236,7 +245,9 @@ class SQLiteStore(Store):
         return {"path": str(self.path), "disk_bytes": sum(p.stat().st_size for p in files if p.exists())}
 
 
-class _SQLiteTransaction(Transaction):
+class _SQLiteTransaction(Transaction, SqlJobTransaction):
+    jobs = _JOBS
+
     def __init__(self, conn: sqlite3.Connection):
         self.c = conn
         self.now = time.time()

@@ -44,15 +44,18 @@ import torch
 
 from .artifacts import Family, Task, check_factor_shapes
 from .errors import Conflict, InvalidArtifact, NotFound
+from .job_queue import JobQueue
 from .names import validate_name
 from .records import Change, FamilyChunk, FamilyInfo, ReadCounter, TaskChunk, TaskInfo
 from .screen import finite_rows, screen_families, screen_tasks
+from .transaction import Transaction
 
 DEFAULT_CHUNK = 65_536
 
 
-class Store(ABC):
-    """A prompt store: families and tasks, a change feed, bulk reads and paginated listings."""
+class Store(JobQueue, ABC):
+    """A prompt store: families and tasks, a change feed, bulk reads and paginated listings; and,
+    in a database store, training jobs (:class:`.job_queue.JobQueue`)."""
 
     backend: str = ""
 
@@ -69,7 +72,7 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:  # noqa: B027 - backends without resources need not override
+    def close(self) -> None:
         """Release connections and file handles; the object is unusable afterwards."""
 
     def subscribe(self, callback: Callable[[int | None], None]) -> Callable[[], None]:
@@ -136,23 +139,27 @@ class Store(ABC):
     # ---- writes: the rules, once ------------------------------------------------------------------
     def put_family(self, family: Family, overwrite: bool = False) -> int:
         """Store a family; returns its sequence number. A family with tasks cannot change its (l, d)."""
+        with self._transaction() as tx:
+            return self._write_family(tx, family, overwrite)
+
+    def _write_family(self, tx: Transaction, family: Family, overwrite: bool) -> int:
+        """``put_family`` inside an open write transaction (a job's success writes through it too)."""
         if not isinstance(family, Family):
             raise InvalidArtifact(f"expected a Family, got {type(family).__name__}")
-        with self._transaction() as tx:
-            old = tx.read_family(family.name)
-            if old is not None:
-                if not overwrite:
-                    raise Conflict(f"family {family.name!r} already exists")
-                if (old.length, old.d) != (family.length, family.d):
-                    users, examples = tx.family_users(family.name, 3)
-                    if users:
-                        raise Conflict(
-                            f"family {family.name!r} has {users} task(s) of shape l={old.length}, d={old.d} "
-                            f"(e.g. {examples}); cannot replace it with l={family.length}, d={family.d}"
-                        )
-            seq = tx.bump(1)
-            tx.write_family(family, seq)
-            return seq
+        old = tx.read_family(family.name)
+        if old is not None:
+            if not overwrite:
+                raise Conflict(f"family {family.name!r} already exists")
+            if (old.length, old.d) != (family.length, family.d):
+                users, examples = tx.family_users(family.name, 3)
+                if users:
+                    raise Conflict(
+                        f"family {family.name!r} has {users} task(s) of shape l={old.length}, d={old.d} "
+                        f"(e.g. {examples}); cannot replace it with l={family.length}, d={family.d}"
+                    )
+        seq = tx.bump(1)
+        tx.write_family(family, seq)
+        return seq
 
     def put_task(self, task: Task, overwrite: bool = False) -> int:
         """Store one task after checking its family exists and its shapes fit; returns its sequence number."""
@@ -162,6 +169,13 @@ class Store(ABC):
         """Store many tasks in ONE transaction, all or nothing: when any task is invalid, the error
         names it and nothing is written. Returns the sequence of the last one (the new head)."""
         tasks = list(tasks)
+        if not tasks:
+            return self.head()
+        with self._transaction() as tx:
+            return self._write_tasks(tx, tasks, overwrite)
+
+    def _write_tasks(self, tx: Transaction, tasks: list[Task], overwrite: bool) -> int:
+        """``put_tasks`` inside an open write transaction: every check, then the writes."""
         seen: set[str] = set()
         for t in tasks:
             if not isinstance(t, Task):
@@ -169,27 +183,24 @@ class Store(ABC):
             if t.name in seen:
                 raise InvalidArtifact(f"task {t.name!r} appears more than once in the batch")
             seen.add(t.name)
-        if not tasks:
-            return self.head()
-        with self._transaction() as tx:
-            families: dict[str, Family | None] = {}
-            for t in tasks:
-                if t.family not in families:
-                    families[t.family] = tx.read_family(t.family)
-                    self.reads.families += families[t.family] is not None
-                fam = families[t.family]
-                if fam is None:
-                    raise NotFound(f"task {t.name!r}: family {t.family!r} does not exist")
-                t.check_fits(fam)
-            if not overwrite:
-                clash = tx.existing_tasks([t.name for t in tasks])
-                if clash:
-                    first = next(t.name for t in tasks if t.name in clash)
-                    more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
-                    raise Conflict(f"task {first!r} already exists{more}")
-            first_seq = tx.bump(len(tasks))
-            tx.write_tasks(tasks, first_seq)
-            return first_seq + len(tasks) - 1
+        families: dict[str, Family | None] = {}
+        for t in tasks:
+            if t.family not in families:
+                families[t.family] = tx.read_family(t.family)
+                self.reads.families += families[t.family] is not None
+            fam = families[t.family]
+            if fam is None:
+                raise NotFound(f"task {t.name!r}: family {t.family!r} does not exist")
+            t.check_fits(fam)
+        if not overwrite:
+            clash = tx.existing_tasks([t.name for t in tasks])
+            if clash:
+                first = next(t.name for t in tasks if t.name in clash)
+                more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
+                raise Conflict(f"task {first!r} already exists{more}")
+        first_seq = tx.bump(len(tasks))
+        tx.write_tasks(tasks, first_seq)
+        return first_seq + len(tasks) - 1
 
     def put_task_chunk(self, chunk: TaskChunk, overwrite: bool = False) -> int:
         """Store a stack of tasks of one shape class (l, d, rank) in ONE transaction, all or nothing:

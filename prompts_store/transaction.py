@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from .artifacts import Family, Task
+from .jobs import Job
 from .records import TaskChunk
 
 
@@ -55,3 +56,45 @@ class Transaction(ABC):
     @abstractmethod
     def delete_task(self, name: str, seq: int) -> None:
         """Remove the (existing) task, leaving a tombstone at ``seq``."""
+
+
+class JobTransaction(ABC):
+    """The job operations of one atomic, serialised transaction of a database backend (see
+    :mod:`.job_queue` for the rules, checked there). Times are the store's clock (:meth:`clock`)."""
+
+    @abstractmethod
+    def clock(self) -> float:
+        """Now, in Unix seconds, by the store's clock (the database server's where there is one)."""
+
+    @abstractmethod
+    def lock_submissions(self) -> None:
+        """Serialise job submissions until this transaction ends, so counting active jobs and
+        adding one is atomic (SQLite: its one writer already is; PostgreSQL: an advisory lock)."""
+
+    @abstractmethod
+    def insert_job(self, fields: dict) -> int:
+        """Add a job row; returns its id (never reused)."""
+
+    @abstractmethod
+    def read_job(self, job_id: int, lock: bool = False) -> Job | None:
+        """The job with its spec, or None; ``lock``: keep others from changing it until the end."""
+
+    @abstractmethod
+    def update_job(self, job_id: int, fields: dict, holder: str | None = None) -> bool:
+        """Set ``fields`` of the job; with ``holder``, only while it runs on that worker. Whether it changed."""
+
+    @abstractmethod
+    def active_job(self, task: str) -> int | None:
+        """The id of a queued or running job of ``task``, if any."""
+
+    @abstractmethod
+    def count_active(self, family: str | None) -> int:
+        """Jobs queued or running (of ``family`` when given)."""
+
+    @abstractmethod
+    def next_queued(self) -> int | None:
+        """The oldest queued job, locked for this transaction (PostgreSQL skips rows others hold)."""
+
+    @abstractmethod
+    def expired(self, now: float) -> list[Job]:
+        """Running jobs whose lease or timeout has run out, locked for this transaction."""

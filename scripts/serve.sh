@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make serve`: serve the embedded demo on 127.0.0.1:8000 (flags pass through to `mpt serve`).
+# `make serve`: serve the embedded demo on 127.0.0.1:8000 (flags pass through to `mpt serve`), with
+# one `mpt worker` beside it that trains the jobs of POST /tasks/NAME/train (MPT_SERVE_WORKER=0: none).
 # The backbone and store come from MPT_MODEL / MPT_STORE when set. Otherwise the committed demo
 # bundle (demo/) is served from a SQLite store, build/demo-store.db, seeded once from the
 # bundle's directory store with `mpt store copy`, so uploads never touch the repository; without
@@ -44,4 +45,22 @@ if [ -z "${MPT_MODEL:-}" ]; then
     fi
   fi
 fi
-exec "$venv/bin/python" -m service "$@"
+if [ "${MPT_SERVE_WORKER:-1}" = "0" ]; then
+  exec "$venv/bin/python" -m service "$@"
+fi
+# One training worker beside the server, on the same store (MPT_SERVE_WORKER=0: none): it runs the
+# jobs of POST /tasks/NAME/train at a lower CPU priority on one thread (mpt worker --help). It stops
+# when the server exits; SIGTERM / Ctrl-C reach both (the server drains, the worker requeues its job).
+"$venv/bin/python" -m mpt_cli worker --model "$MPT_MODEL" --store "$MPT_STORE" &
+worker=$!
+"$venv/bin/python" -m service "$@" &
+server=$!
+stop() { kill -TERM "$server" "$worker" 2>/dev/null || true; }
+trap stop TERM INT
+trap 'kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT
+status=0
+wait "$server" || status=$?
+if kill -0 "$server" 2>/dev/null; then  # woken by a signal: wait for the drain to end
+  wait "$server" || status=$?
+fi
+exit "$status"

@@ -13,7 +13,7 @@ from .lifecycle import Lifecycle
 from .middleware import BodyLimitMiddleware, InFlight, InFlightMiddleware, MetricsMiddleware
 from .openapi import install_openapi
 from .replica import ReplicaHeaderMiddleware
-from .routes import families, ops, predict, tasks
+from .routes import families, jobs, ops, predict, tasks
 from .settings import Settings, get_settings
 
 log = logging.getLogger("mpt.service")
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = lifecycle  # what deps.py hands the routes
     install_error_handlers(app)
-    for router in (predict.router, tasks.router, families.router, ops.router):
+    for router in (predict.router, tasks.router, jobs.router, families.router, ops.router):
         app.include_router(router)
     install_openapi(app, admin_token_set=settings.admin_token is not None)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,6 +1,6 @@
 """FastAPI dependencies: what a route needs, as ``Annotated`` types, and the admin check.
 
-A route names the component it uses (``RequestPathDep``, ``ViewsDep``, ``MutationsDep``); asking for
+A route names the component it uses (``RequestPathDep``, ``ViewsDep``, ``MutationsDep``, ``JobsDep``); asking for
 one answers 503 until the server is ready. All are ``async``: FastAPI runs plain ``def``
 dependencies in a thread pool, a thread hop per request that costs more than the work they do.
 """
@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import ApiError
+from .jobs import JobDesk
 from .lifecycle import Lifecycle
 from .mutations import Mutations
 from .request_path import RequestPath
@@ -39,9 +40,14 @@ async def get_mutations(request: Request) -> Mutations:
     return request.app.state.service.require_ready().mutations
 
 
+async def get_jobs(request: Request) -> JobDesk:
+    return request.app.state.service.require_ready().jobs
+
+
 RequestPathDep = Annotated[RequestPath, Depends(get_request_path)]
 ViewsDep = Annotated[Views, Depends(get_views)]
 MutationsDep = Annotated[Mutations, Depends(get_mutations)]
+JobsDep = Annotated[JobDesk, Depends(get_jobs)]
 
 
 bearer = HTTPBearer(auto_error=False, description="the admin token (MPT_ADMIN_TOKEN), for calls that change state")

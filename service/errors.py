@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prompts_store import Conflict, InvalidArtifact, InvalidName, NotFound, StoreError
+from prompts_store import Conflict, InvalidArtifact, InvalidName, JobsUnsupported, NotFound, StoreError
 
 log = logging.getLogger("mpt.service")
 
@@ -47,7 +47,7 @@ def describe_validation_errors(errors: Sequence[Mapping], limit: int | None = 5)
     return "; ".join(parts) or "invalid input"
 
 
-STORE_STATUS = {InvalidName: 422, InvalidArtifact: 422, NotFound: 404, Conflict: 409}
+STORE_STATUS = {InvalidName: 422, InvalidArtifact: 422, NotFound: 404, Conflict: 409, JobsUnsupported: 501}
 STORE_RETRY_AFTER_S = 1  # a store that is busy or unreachable: ask the client to come back
 
 

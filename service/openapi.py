@@ -48,6 +48,7 @@ ERRORS: dict[int, tuple[str, dict]] = {
     415: ("a body that is neither JSON nor (for uploads) safetensors", {}),
     422: ("malformed input: JSON, fields, names, shapes, dtypes, non-finite values, text that is not Unicode", {}),
     429: ("this task has too many rows waiting (fairness between tasks): retry after Retry-After", RETRY_AFTER),
+    501: ("training jobs need a database store (SQLite or PostgreSQL); this server's store is a directory", {}),
     503: (
         "not ready (starting, draining), the queue is full, or the store is busy or unreachable: retry after "
         "Retry-After",
@@ -57,11 +58,13 @@ ERRORS: dict[int, tuple[str, dict]] = {
 }
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` of a route that can answer these error statuses."""
+def errors(*statuses: int, describe: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route that can answer these error statuses (``describe``: what a status
+    means on this route, where it differs from the usual meaning)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         description, headers = ERRORS[status]
+        description = (describe or {}).get(status, description)
         out[status] = {"model": ErrorBody, "description": description} | ({"headers": headers} if headers else {})
     return out
 

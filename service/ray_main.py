@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -71,7 +73,13 @@ def local_cluster_cpus(rs: RaySettings) -> int:
     return rs.cluster_cpus or max(os.cpu_count() or 1, math.ceil(most * rs.num_cpus))
 
 
-def main(argv: list[str] | None = None) -> int:
+Companions = Callable[[Settings, RaySettings], list[tuple[str, Any]]]
+
+
+def main(argv: list[str] | None = None, companions: Companions | None = None) -> int:
+    """``companions(settings, ray_settings)``: more applications to deploy beside the server's, as
+    ``(name, bound application)`` (``mpt serve --ray --workers N`` passes the training workers,
+    which this package cannot build: it never imports ``training``)."""
     try:
         settings, rs = parse(sys.argv[1:] if argv is None else argv)
     except ValidationError as e:
@@ -107,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         logging_level=logging.WARNING,
     )
     status = 0
+    extra: list[str] = []
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
             signal.signal(sig, on_signal)
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(build(settings, rs), name=rs.app_name, route_prefix="/")
+        for name, app in companions(settings, rs) if companions else ():
+            serve.run(app, name=name, route_prefix=None)
+            extra.append(name)
         gcs = ray.get_runtime_context().gcs_address
         print(
             f"mpt serve --ray: {rs.scaling()} on http://{settings.host}:{settings.port} "
@@ -130,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if started_cluster:
                 serve.shutdown()  # our own cluster: Serve and all
-            else:
-                serve.delete(rs.app_name)  # a shared cluster: only our application
+            else:  # a shared cluster: only our applications
+                for name in [*extra, rs.app_name]:
+                    serve.delete(name)
         finally:
             if started_cluster:
                 ray.shutdown()

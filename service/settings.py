@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from prompts_store.jobs import INITS
+from prompts_store.names import validate_name
 from prompts_store.urls import parse_store_url
 
 
@@ -91,6 +93,24 @@ class Settings(BaseSettings):
     store_poll_s: float = Field(1.0, gt=0, description="how often the store is checked for outside changes")
     max_rank: int = Field(8, ge=1, le=4096, description="largest task rank served (uploads above it get 413)")
     max_batch_tasks: int = Field(5000, ge=1, description="tasks per POST /tasks/batch")
+
+    # training jobs (POST /tasks/{name}/train; `mpt worker` runs them; 413 / 429 over these)
+    job_steps: int = Field(100, ge=1, description="optimizer steps of a job that names none")
+    job_init: str = Field(
+        "auto",
+        description="factor init of a job that names none: auto, ones, mean, or a task name (auto and mean "
+        "read every task of the family: set ones or a source task for families of very many tasks)",
+    )
+    max_job_steps: int = Field(2000, ge=1, description="optimizer steps a job may ask for (413 above)")
+    max_job_examples: int = Field(1000, ge=2, description="examples, and dev examples, per job (413 above)")
+    max_job_input_tokens: int = Field(256, ge=1, description="tokens per example input (422 above; training's cut)")
+    max_job_target_tokens: int = Field(32, ge=1, description="tokens per example target (422 above; training's cut)")
+    max_jobs: int = Field(16, ge=1, description="jobs queued or running in the store at once (429 above)")
+    max_family_jobs: int = Field(4, ge=1, description="jobs queued or running per family at once (429 above)")
+    job_timeout_s: float = Field(900.0, gt=0, description="a job still running after this long fails")
+    job_max_attempts: int = Field(
+        3, ge=1, description="claims of a job (a worker lost, a lease run out) before it fails"
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -178,6 +198,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"max_inputs={self.max_inputs} exceeds max_queue={self.max_queue}: such a request could never be queued"
             )
+        if self.job_init not in INITS:
+            validate_name(self.job_init, "init task")
+        if self.job_steps > self.max_job_steps:
+            raise ValueError(f"job_steps={self.job_steps} exceeds max_job_steps={self.max_job_steps}")
         if self.admin_token is not None and not self.admin_token.get_secret_value():
             self.admin_token = None  # MPT_ADMIN_TOKEN="" means no token
         return self

@@ -17,6 +17,7 @@ from prompts_store.backbone import load_backbone
 
 from .batcher import MicroBatcher
 from .engine import Engine
+from .jobs import JobDesk
 from .metrics import Metrics
 from .mutations import Mutations
 from .prompt_table import PromptTable
@@ -37,6 +38,7 @@ class ServiceState:
     batcher: MicroBatcher
     requests: RequestPath  # decode_request -> batch -> encode_response
     views: Views
+    jobs: JobDesk  # training jobs: checked here, queued in the store, run by `mpt worker`
 
 
 def batch_tokens(settings: Settings, device: torch.device) -> int:
@@ -75,4 +77,5 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
         batcher=batcher,
         requests=RequestPath(s, engine, table, batcher, metrics),
         views=Views(table),
+        jobs=JobDesk(store, s, backbone.fingerprint, engine.tokenize),
     )

@@ -1,6 +1,7 @@
 """The operator's kit (docker-compose.yml, deploy/) parses and agrees with the server: the probes
 hit real endpoints, the grace periods cover the drain, the dashboard queries metrics the server
-exports (or the few it is about to), the compose file wires the same store to every replica."""
+exports (or the few it is about to), the compose file wires the same store to every replica, and
+the training workers (compose, Kubernetes) run `mpt worker` from the same image on the same store."""
 
 import json
 import re
@@ -18,10 +19,12 @@ COMING = {"mpt_store_sequence", "mpt_store_sync_lag_seconds"}
 
 
 def _k8s() -> dict[str, dict]:
+    """The manifests by kind ("Deployment": the server's); others by kind/name ("Deployment/mpt-worker")."""
     docs = {}
     for f in sorted(K8S.glob("*.yaml")):
         for doc in yaml.safe_load_all(f.read_text()):
-            docs[doc["kind"]] = doc
+            name = doc.get("metadata", {}).get("name", "mpt-serve")
+            docs[doc["kind"] if name == "mpt-serve" else f"{doc['kind']}/{name}"] = doc
     return docs
 
 
@@ -80,3 +83,23 @@ def test_the_dashboard_queries_metrics_the_server_exports():
     titles = " ".join(p["title"].lower() for p in dash["panels"])
     for topic in ("request rate", "latency", "queue depth", "batch", "mixed-task", "tasks resident", "sync", "errors"):
         assert topic in titles, topic
+
+
+def test_training_workers_run_mpt_worker_from_the_server_image_on_its_store():
+    from mpt_cli.main import build_parser
+
+    docs = _k8s()
+    server = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    pod = docs["Deployment/mpt-worker"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == server["image"] and c["command"][:2] == ["/opt/venv/bin/mpt", "worker"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["MPT_STORE"] == {e["name"]: e for e in server["env"]}["MPT_STORE"]
+    assert "worker.yaml" in (K8S / "kustomization.yaml").read_text()
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    worker = services["worker"]
+    assert worker["image"] == services["mpt-a"]["image"] and worker["command"][:2] == ["/opt/venv/bin/mpt", "worker"]
+    assert worker["environment"]["MPT_STORE"] == services["mpt-a"]["environment"]["MPT_STORE"]
+    for command in (c["command"], worker["command"]):  # the flags parse as `mpt worker` flags
+        args = build_parser().parse_args([*command[1:], "--model", "m", "--store", "s"])
+        assert args.command == "worker" and args.threads == 2 and args.nice == 0

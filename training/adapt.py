@@ -13,7 +13,7 @@ Factor init: ``ones``, ``mean`` (mean of the family's tasks' u and v), a task of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,7 +29,24 @@ from .prompt_params import PromptParams
 from .sampler import MultitaskSampler, SingleTaskSampler
 from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_report
 
-__all__ = ["MODES", "AdaptConfig", "adapt", "initial_factors"]
+__all__ = ["MODES", "AdaptConfig", "Writer", "adapt", "initial_factors", "store_writer"]
+
+Writer = Callable[[Family | None, list[Task]], None]
+"""``write(family, tasks)``: store what one group learnt — ``family`` is the new family (modes full,
+group, prompt; None for factors), ``tasks`` its tasks. :func:`store_writer` is the default; a
+training worker passes one that keeps them, to write them in the job's own transaction."""
+
+
+def store_writer(store: Store, overwrite: bool) -> Writer:
+    """Write the family (when there is one), then each task, to ``store``."""
+
+    def write(family: Family | None, tasks: list[Task]) -> None:
+        if family is not None:
+            store.put_family(family, overwrite=overwrite)
+        for task in tasks:
+            store.put_task(task, overwrite=overwrite)
+
+    return write
 
 
 def initial_factors(store: Store, family: Family, how: str) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -65,11 +82,13 @@ def adapt(
     resume: bool = False,
     overwrite: bool = False,
     on_step: StepCallback | None = None,
+    write: Writer | None = None,
 ) -> dict:
-    """Adapt ``family`` to the target ``tasks`` and write the result to ``store``; returns the report
-    (also in ``<run_dir>/run.json``). ``on_step`` sees every optimizer step and may raise to cancel:
-    nothing of a cancelled group is written."""
+    """Adapt ``family`` to the target ``tasks`` and write the result to ``store`` (or hand it to
+    ``write``); returns the report (also in ``<run_dir>/run.json``). ``on_step`` sees every
+    optimizer step and may raise to cancel: nothing of a cancelled group is written."""
     run_dir = Path(run_dir)
+    write = write or store_writer(store, overwrite)
     src = store.get_family(family)
     check_compatible(src.name, src.fingerprint, backbone.fingerprint)
     u0, v0, init_desc = initial_factors(store, src, acfg.factor_init)
@@ -84,9 +103,7 @@ def adapt(
     reports = {}
     for group in groups:
         name = acfg.new_family if acfg.mode == "group" else group[0].name
-        reports[name] = _adapt_group(
-            backbone, group, store, src, u0, v0, cfg, acfg, run_dir / name, resume, overwrite, on_step
-        )
+        reports[name] = _adapt_group(backbone, group, src, u0, v0, cfg, acfg, run_dir / name, resume, on_step, write)
     report = {
         "stage": "adapt",
         "mode": acfg.mode,
@@ -104,7 +121,6 @@ def adapt(
 def _adapt_group(
     backbone: Backbone,
     group: list[TaskData],
-    store: Store,
     src: Family,
     u0: torch.Tensor,  # (l, r)
     v0: torch.Tensor,  # (d, r)
@@ -112,8 +128,8 @@ def _adapt_group(
     acfg: AdaptConfig,
     run_dir: Path,
     resume: bool,
-    overwrite: bool,
     on_step: StepCallback | None,
+    write: Writer,
 ) -> dict:
     mode, tau = acfg.mode, len(group)
     seed = task_seed(cfg.seed, group[0].name if tau == 1 else acfg.new_family)
@@ -134,14 +150,14 @@ def _adapt_group(
         fam = src
     else:
         fam = Family(acfg.new_family or group[0].name, params.shared.detach().cpu(), src.fingerprint, source=source)
-        store.put_family(fam, overwrite=overwrite)
+    tasks = []
     for i, t in enumerate(group):
         if mode == "prompt":
-            task = Task.identity(t.name, fam, source=source)
+            tasks.append(Task.identity(t.name, fam, source=source))
         else:
             u, v = params.factors(i)
-            task = Task(t.name, fam.name, u.cpu(), v.cpu(), source=source)
-        store.put_task(task, overwrite=overwrite)
+            tasks.append(Task(t.name, fam.name, u.cpu(), v.cpu(), source=source))
+    write(None if mode == "factors" else fam, tasks)
     summary = outcome.summary()
     return {
         "family": fam.name,

@@ -191,3 +191,34 @@ class TinyConfig:
         check_at_least(self, 1, "layers")
         if self.vocab_size < self.extra_ids + 64:
             raise ValueError(f"vocab_size={self.vocab_size} is too small for {self.extra_ids} sentinels + text")
+
+
+@dataclass(kw_only=True)
+class WorkerConfig:
+    """A training worker (``mpt worker``): how it claims jobs and how it shares the machine with serving."""
+
+    worker_id: str | None = setting(None, "this worker's name in the job rows", when_none="HOST-PID")
+    poll_s: float = setting(1.0, "seconds between looks for a queued job when idle")
+    lease_s: float = setting(
+        60.0, "a job whose worker sends no heartbeat for this long is requeued (or failed after its attempts)"
+    )
+    progress_s: float = setting(1.0, "seconds between progress writes (step, loss) to the job row")
+    threads: int = setting(1, "torch threads: keep it low beside a server on the same CPUs")
+    nice: int = setting(10, "CPU niceness of the worker process (0-19; higher yields more to serving)")
+    yield_ms: float = setting(0.0, "sleep after every optimizer step, leaving the cores to serving")
+    max_jobs: int | None = setting(None, "exit after this many jobs", when_none="run until stopped")
+    verbose: bool = setting(False, "show training's own progress output (off: one log line per job)")
+
+    def __post_init__(self) -> None:
+        for name in ("poll_s", "lease_s", "progress_s"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name}={value} must be a positive number of seconds")
+        check_at_least(self, 1, "threads", "max_jobs")
+        check_at_least(self, 0, "yield_ms")
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"nice={self.nice} must be in 0..19")
+        if self.worker_id is not None and not (self.worker_id.strip() and len(self.worker_id) <= 200):
+            raise ValueError(f"worker_id={self.worker_id!r} must be a non-blank name of at most 200 characters")
+        if self.progress_s * 2 > self.lease_s:
+            raise ValueError(f"progress_s={self.progress_s} must be at most half of lease_s={self.lease_s}")

@@ -8,7 +8,7 @@ import pytest
 
 from mpt_cli.flags import config_from_args
 from mpt_cli.main import build_parser, main
-from training.config import AdaptConfig, DistillConfig, PromptConfig, TinyConfig, TrainConfig
+from training.config import AdaptConfig, DistillConfig, PromptConfig, TinyConfig, TrainConfig, WorkerConfig
 
 COMMANDS = {
     ("train", "teachers"): (TrainConfig, PromptConfig),
@@ -16,6 +16,7 @@ COMMANDS = {
     ("train", "adapt"): (TrainConfig, AdaptConfig),
     ("train", "spot"): (TrainConfig, PromptConfig),
     ("backbone", "tiny"): (TinyConfig,),
+    ("worker",): (WorkerConfig,),
 }
 
 

@@ -22,6 +22,7 @@ from prompts_store import (
     store_stats,
 )
 from prompts_store.journal import Entry, Journal
+from prompts_store.sqlite_schema import LATEST
 
 from .helpers import ROOT, make_family, make_task, same_task
 
@@ -102,7 +103,7 @@ def _payload(data: bytes) -> bytes:
 
 def test_stats_and_init(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    assert init_store(url) == {"backend": "sqlite", "url": url, "head": 0, "schema_version": 2}
+    assert init_store(url) == {"backend": "sqlite", "url": url, "head": 0, "schema_version": LATEST}
     copy_store(DEMO, url, progress=False)
     stats = store_stats(url)
     demo = DirectoryStore(DEMO, create=False)

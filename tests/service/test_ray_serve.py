@@ -1,10 +1,11 @@
 """`mpt serve --ray`: two replicas of the real server on a local Ray cluster, one shared store, the
 tiny T5, Ray's HTTP proxy in front. One cluster serves the whole module (it takes ~20 s to start):
-an upload through the proxy reaches both replicas; `kill -9` of a replica under load is repaired
-by Ray and loses no acknowledged upload; SIGTERM stops the application and the cluster.
+an upload through the proxy reaches both replicas; a training job is run by the Ray training worker
+(`--workers 1`) and its task served by both; `kill -9` of a replica under load is repaired by Ray
+and loses no acknowledged upload; SIGTERM stops the applications and the cluster.
 
-The store is a directory (one host); the same test on PostgreSQL needs only another --store once
-the server opens store URLs."""
+The store is one SQLite file (one host; training jobs need a database store); the same test on
+PostgreSQL needs only another --store."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .jobs_helpers import examples, wait_job
 from .serving import factors_json, make_store, store_url
 
 pytest.importorskip("ray.serve", reason="the Ray Serve tests need the [ray] extra: pip install 'mpt-serve[ray]'")
@@ -86,7 +88,7 @@ def cluster(tiny_dir, backbone, tmp_path_factory):
     make_store(store, backbone.fingerprint, backbone.d_model, tasks=2)
     port, log = _free_port(), root / "serve.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPT_STORE_POLL_S="0.1", MPT_MAX_WAIT_MS="2", RAY_DEDUP_LOGS="0")
-    argv = [sys.executable, "-m", "mpt_cli", "serve", "--ray", "--replicas", "2", "--num-cpus", "1"]
+    argv = [sys.executable, "-m", "mpt_cli", "serve", "--ray", "--replicas", "2", "--num-cpus", "1", "--workers", "1"]
     argv += ["--model", str(tiny_dir), "--store", store, "--port", str(port)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -110,6 +112,16 @@ def test_an_upload_through_the_proxy_is_served_by_both_replicas(cluster):
     r = httpx.post(f"{cluster.url}/tasks", json=factors_json("fresh", cluster.d, seed=11))
     assert r.status_code == 201, r.text
     assert cluster.served_by_all("fresh") == ready  # the other replica learned it from the store
+
+
+def test_a_training_job_is_run_by_the_ray_worker_and_served_by_both_replicas(cluster, toy_tasks):
+    replicas = {httpx.get(f"{cluster.url}/health/ready").headers["x-mpt-replica"] for _ in range(20)}
+    body = {"examples": examples(toy_tasks["size"]), "steps": 20, "init": "ones"}
+    r = httpx.post(f"{cluster.url}/tasks/trained/train", params={"family": "fam"}, json=body)
+    assert r.status_code == 202, r.text
+    done = wait_job(cluster.url, r.json()["job"], lambda j: j["status"] not in ("queued", "running"))
+    assert done["status"] == "succeeded" and done["worker"].startswith("ray-"), done
+    assert cluster.served_by_all("trained") == replicas
 
 
 def test_kill_9_of_a_replica_under_load_is_replaced_and_loses_no_acknowledged_upload(cluster, record_property):

@@ -22,7 +22,8 @@ def test_schemathesis_with_every_check_finds_no_failure(tiny_dir, backbone, tmp_
     with serve(tiny_dir, tmp_path / "s", admin_token=TOKEN) as (url, _):
         cli = Path(sys.executable).with_name("schemathesis")
         args = [str(cli), "--no-color", "--config-file", str(HERE / "schemathesis.toml"), "run"]
-        args += [f"{url}/openapi.json", "--checks", "all", "--header", f"Authorization: Bearer {TOKEN}"]
+        # every check runs by default; `--checks all` would also override the per-operation exceptions of the config
+        args += [f"{url}/openapi.json", "--header", f"Authorization: Bearer {TOKEN}"]
         args += ["--seed", "20261126", "--max-examples", "4", "--max-time", "40", "--workers", "1"]
         args += ["--suppress-health-check", "all", "--warnings", "off"]
         run = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=tmp_path)

@@ -1,0 +1,228 @@
+"""The training worker: claims jobs from the store and runs each through the same code as
+``mpt train adapt`` (:func:`training.adapt.adapt`, the job's mode, steps and seed, every other
+setting the command's default), so a job's factors are the command's, bit for bit.
+
+    loop:  claim (atomic; expires stale jobs first)  ->  TaskData from the job's examples
+           -> adapt(..., on_step=progress, write=keep)  ->  finish: the task is written in the
+              same transaction that marks the job succeeded (or the job fails / is cancelled)
+
+While a job runs, a heartbeat thread renews its lease every ``lease_s / 3`` (so slow phases, such
+as the final evaluation, never lose it) and learns of cancel requests; the step hook writes the
+step and loss at most every ``progress_s`` and stops the run by raising at the next step when a
+cancel was asked, the job's timeout passed, the job was lost (requeued after a lost lease) or
+the worker is stopping (SIGTERM: the job goes back to the queue without spending an attempt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+
+from prompts_store import Family, Store, StoreError, Task
+from prompts_store.backbone import Backbone
+from prompts_store.errors import JobLost
+from prompts_store.jobs import Job
+
+from .adapt import adapt
+from .config import AdaptConfig, TrainConfig, WorkerConfig
+from .data import Example, TaskData
+
+log = logging.getLogger("mpt.worker")
+
+
+class Stop(Exception):
+    """Raised by the step hook to end a run early; ``status`` says how the job ends."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status  # "cancelled", "failed", "released" (back to the queue) or "lost"
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def task_data(job: Job) -> TaskData:
+    """The job's examples as the task data ``mpt train adapt`` reads from ``train.jsonl`` / ``dev.jsonl``."""
+    splits = {"train": [Example(x, y) for x, y in job.spec.examples]}
+    if job.spec.dev:
+        splits["dev"] = [Example(x, y) for x, y in job.spec.dev]
+    return TaskData(job.task, splits)
+
+
+def train_configs(job: Job) -> tuple[TrainConfig, AdaptConfig]:
+    """The job's steps, seed, mode and factor init; everything else ``mpt train adapt``'s defaults."""
+    return TrainConfig(steps=job.spec.steps, seed=job.spec.seed), AdaptConfig(mode=job.mode, factor_init=job.spec.init)
+
+
+class Worker:
+    def __init__(self, backbone: Backbone, store: Store, cfg: WorkerConfig, stop: threading.Event | None = None):
+        self.backbone, self.store, self.cfg = backbone, store, cfg
+        self.id = cfg.worker_id or default_worker_id()
+        self.stop = stop or threading.Event()
+
+    def run(self) -> int:
+        """Claim and run jobs until stopped (or ``max_jobs`` ran); returns how many ran."""
+        done = 0
+        while not self.stop.is_set() and (self.cfg.max_jobs is None or done < self.cfg.max_jobs):
+            try:
+                job = self.store.claim_job(self.id, self.cfg.lease_s)
+            except StoreError as e:  # the database is away: say so, keep trying
+                log.warning("worker %s: cannot claim a job: %s", self.id, e)
+                job = None
+            if job is None:
+                self.stop.wait(self.cfg.poll_s)
+                continue
+            self.run_job(job)
+            done += 1
+        return done
+
+    def run_job(self, job: Job) -> Job | None:
+        """Train one claimed job and finish it; the job as it ended (None when it was lost)."""
+        t0 = time.perf_counter()
+        kept: list[tuple[Family | None, list[Task]]] = []
+        hook = StepHook(self, job)
+        cfg, acfg = train_configs(job)
+        try:
+            run_dir = tempfile.TemporaryDirectory(prefix=f"mpt-job-{job.id}-")
+            with self._heartbeat(job, hook), run_dir, self._quiet():
+                report = adapt(
+                    self.backbone,
+                    [task_data(job)],
+                    self.store,
+                    job.family,
+                    cfg,
+                    acfg,
+                    run_dir.name,
+                    overwrite=job.spec.overwrite,
+                    on_step=hook,
+                    write=lambda family, tasks: kept.append((family, tasks)),
+                )
+            result = report["results"][job.task]
+            family, tasks = kept[0]
+            ended = self.store.finish_job(
+                job.id,
+                self.id,
+                "succeeded",
+                tasks=tasks,
+                family=family,
+                loss=result["final_train_loss"],
+                dev=result["metrics"].get(job.task),  # on dev (the job has no test split); {} without dev
+            )
+        except Stop as e:
+            ended = self._stopped(job, e)
+        except JobLost as e:
+            log.warning("job %d task=%s: lost (%s); its result is dropped", job.id, job.task, e)
+            return None
+        except Exception as e:  # the run failed: the job says why, nothing is written
+            ended = self._finish_quietly(job, "failed", f"{type(e).__name__}: {e}", hook)
+        if ended is not None:
+            self._log(ended, time.perf_counter() - t0)
+        return ended
+
+    # ---- pieces -----------------------------------------------------------------------------------
+    def _stopped(self, job: Job, stop: Stop) -> Job | None:
+        if stop.status == "lost":
+            log.warning("job %d task=%s: %s; its result is dropped", job.id, job.task, stop)
+            return None
+        if stop.status == "released":
+            with contextlib.suppress(JobLost):
+                return self.store.release_job(job.id, self.id, str(stop))
+            return None
+        return self._finish_quietly(job, stop.status, str(stop), None)
+
+    def _finish_quietly(self, job: Job, status: str, error: str, hook: StepHook | None) -> Job | None:
+        try:
+            loss = hook.loss if hook is not None else None
+            return self.store.finish_job(job.id, self.id, status, error=error, loss=loss)
+        except JobLost as e:
+            log.warning("job %d task=%s: lost (%s)", job.id, job.task, e)
+        except StoreError as e:  # the database is away: the lease runs out and the claim rules decide
+            log.error("job %d task=%s: could not record %s (%s): %s", job.id, job.task, status, error, e)
+        return None
+
+    @contextlib.contextmanager
+    def _heartbeat(self, job: Job, hook: StepHook) -> Iterator[None]:
+        """Renew the job's lease every ``lease_s / 3`` from a thread; learn of cancels and loss."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.cfg.lease_s / 3):
+                try:
+                    if self.store.job_progress(job.id, self.id):
+                        hook.cancelled = True
+                except JobLost as e:
+                    hook.lost = str(e)
+                    return
+                except StoreError as e:  # the database is away: the lease may run out; the claim rules decide
+                    log.warning("job %d: heartbeat failed: %s", job.id, e)
+
+        thread = threading.Thread(target=beat, name=f"mpt-heartbeat-{job.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Training's progress bars and messages off (``verbose`` keeps them): one log line per job."""
+        if self.cfg.verbose:
+            yield
+            return
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+
+    def _log(self, job: Job, seconds: float) -> None:
+        dev = job.dev or {}
+        scores = " ".join(f"{k}={dev[k]:.3f}" for k in ("exact_match", "rank_accuracy") if k in dev)
+        loss = f" loss={job.loss:.4f}" if job.loss is not None else ""
+        line = (
+            f"job {job.id} task={job.task} family={job.family} mode={job.mode} {job.status} in {seconds:.1f}s "
+            f"(step {job.step}/{job.steps}{loss}{' dev ' + scores if scores else ''}; "
+            f"attempt {job.attempts}/{job.max_attempts}; worker {self.id})"
+        )
+        if job.error and job.status != "succeeded":
+            line += f": {job.error}"
+        (log.info if job.status in ("succeeded", "queued", "cancelled") else log.warning)(line)
+
+
+class StepHook:
+    """``on_step`` of a job's run: progress at most every ``progress_s``, and the reasons to stop."""
+
+    def __init__(self, worker: Worker, job: Job):
+        self.worker, self.job = worker, job
+        self.started = time.monotonic()
+        self.last_write = 0.0
+        self.cancelled = False
+        self.lost: str | None = None
+        self.loss: float | None = None
+
+    def __call__(self, step: int, steps: int, loss: float, logs: dict, dev: dict | None) -> None:
+        w, job = self.worker, self.job
+        self.loss = loss
+        now = time.monotonic()
+        if dev is not None or step == steps or now - self.last_write >= w.cfg.progress_s:
+            self.last_write = now
+            try:
+                self.cancelled |= w.store.job_progress(job.id, w.id, step=step, loss=loss, dev=dev)
+            except JobLost as e:
+                self.lost = str(e)
+        if self.lost:
+            raise Stop("lost", self.lost)
+        if self.cancelled:
+            raise Stop("cancelled", f"cancelled at step {step}/{steps}")
+        if now - self.started > job.timeout_s:
+            raise Stop("failed", f"timed out after {job.timeout_s:g}s (at step {step}/{steps})")
+        if w.stop.is_set():
+            raise Stop("released", f"worker {w.id} stopped at step {step}/{steps}; requeued")
+        if w.cfg.yield_ms:
+            time.sleep(w.cfg.yield_ms / 1000)
