@@ -55,9 +55,6 @@ class SlotClass:
         """Bytes of the factor tensors (the capacity, as allocated)."""
         return (self.u.numel() + self.v.numel()) * self.u.element_size()
 
-    def live_bytes(self) -> int:
-        return self.size * (self.l + self.d) * self.r * 4
-
     # ---- capacity ----------------------------------------------------------------------------------
     def reserve(self, extra: int) -> None:
         """Room for ``extra`` more rows; grows to max(2 x capacity, what is needed)."""
