@@ -1,5 +1,6 @@
 """Paginated listings, batch upload, the rank cap and memory that comes back: the real app over a
-real store (SQLite), through HTTP."""
+real store, through HTTP: each test that takes ``server`` runs over a SQLite store and over a
+directory store (the listings and the batch rules are the store interface's, not a backend's)."""
 
 import httpx
 import pytest
@@ -8,12 +9,12 @@ from safetensors.torch import save
 
 from prompts_store import Family, open_store
 
-from .serving import L, factors_json, make_store, metric, serve, store_url
+from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 
-@pytest.fixture(scope="module")
-def server(tiny_dir, backbone, tmp_path_factory):
-    where = store_url(tmp_path_factory.mktemp("pages"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tiny_dir, backbone, tmp_path_factory):
+    where = store_url(tmp_path_factory.mktemp("pages"), request.param)
     store = make_store(where, backbone.fingerprint, backbone.d_model, tasks=0)
     store.put_family(Family("other", torch.randn(L, backbone.d_model), backbone.fingerprint))
     with serve(tiny_dir, where, max_rank=4, max_batch_tasks=50) as (url, _app):
