@@ -51,7 +51,7 @@ def build_fixture(work: Path, d_model: int, layers: int, length: int, tasks: int
     from training.tiny import TinyConfig, build_tiny_backbone
 
     model = build_tiny_backbone(work / "t5", TinyConfig(d_model=d_model, layers=layers))
-    fp = backbone_fingerprint(AutoModelForSeq2SeqLM.from_pretrained(model), str(model))
+    fp = backbone_fingerprint(AutoModelForSeq2SeqLM.from_pretrained(model, use_safetensors=True), str(model))
     store = DirectoryStore(work / "store")
     g = torch.Generator().manual_seed(0)
     store.put_family(Family("fam", torch.randn(length, d_model, generator=g), fp))

@@ -69,7 +69,8 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
 def load_backbone(
     model_id: str, device: str = "auto", dtype: str = "auto", attn_implementation: str | None = None
 ) -> Backbone:
-    """Model + tokenizer from a hub id or a local directory, frozen, on the resolved device/dtype."""
+    """Model + tokenizer from a hub id or a local directory, frozen, on the resolved device/dtype.
+    The weights must be safetensors: a pickled checkpoint (``pytorch_model.bin``) is refused."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -80,7 +81,8 @@ def load_backbone(
     if looks_local and not os.path.isdir(os.path.expanduser(model_id)):
         raise BackboneError(f"backbone directory {model_id!r} does not exist")
     dev = resolve_device(device)
-    kwargs = {"dtype": resolve_dtype(dtype, dev)}
+    # weights only from safetensors: a pytorch_model.bin is a pickle, and unpickling runs code
+    kwargs = {"dtype": resolve_dtype(dtype, dev), "use_safetensors": True}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     try:

@@ -11,13 +11,18 @@ fsync + rename + directory fsync, :mod:`.atomic`); then write VERSION. Readers t
 read VERSION, then the journal lines up to it, and resolve each name to its file's CURRENT content
 (no file = deleted). A crash between the journal and the file therefore leaves a line that resolves
 to whatever the file holds — the old content, or the whole new one — which readers apply as latest
-state; the next writer (or the next open) advances VERSION over such lines.
+state; the next writer (or the next writer's open) advances VERSION over such lines.
 
 ``put_tasks`` validates the whole batch before it writes anything, so an invalid task writes nothing.
 Its files are then written as one :func:`.atomic.atomic_write_many`: a crash while the temp files
 are written leaves none of the batch; a crash during the renames leaves the first tasks of the batch
 new and the rest as they were, each file whole. Such a batch was never acknowledged, and the journal
 already names all of it, so readers resolve each name to whichever file is there.
+
+Opening for reading (``create=False``: a copy's source, ``stats``, an export) creates, locks and
+changes nothing, so a read-only store (a root-owned folder in an image, a read-only mount) opens;
+a writer's open (``create=True``) makes the layout, removes temp files of interrupted writes and
+recovers (below) under the lock, and every write recovers under the lock before it writes.
 
 A store without a journal (e.g. the committed demo, which has only VERSION) opens fine: its head is
 VERSION (or 0) and its journal starts there at the first write. Files added by hand, outside the
@@ -71,16 +76,25 @@ class DirectoryStore(Store):
         self.tasks_dir = self.root / "tasks"
         if not self.root.is_dir() and not create:
             raise NotFound(f"no prompt store at {self.root}")
-        for d in (self.root, self.families_dir, self.tasks_dir):
-            d.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.root / "journal")
-        with self._locked():
-            remove_stale_temp_files(self.tasks_dir)
-            remove_stale_temp_files(self.root)
-            for fam in self.families_dir.iterdir():
-                if fam.is_dir():
-                    remove_stale_temp_files(fam)
-            self._recover()
+        self._tidy = True  # a crashed writer's temp files are still to be removed (by the next writer)
+        if create:  # a writer's open: make the layout, finish what a crashed writer left
+            with self._locked():
+                self._tidy_up()
+                self._recover()
+        # else a reader's open (``create=False``): it changes nothing, so a read-only store opens;
+        # its first write (if any) does the above under the lock, before it writes
+
+    def _tidy_up(self) -> None:
+        """(Lock held.) The layout's folders, and no temp file of an interrupted write."""
+        for d in (self.families_dir, self.tasks_dir):
+            d.mkdir(exist_ok=True)
+        remove_stale_temp_files(self.tasks_dir)
+        remove_stale_temp_files(self.root)
+        for fam in self.families_dir.iterdir():
+            if fam.is_dir():
+                remove_stale_temp_files(fam)
+        self._tidy = False
 
     # ---- paths: the file that holds an artefact --------------------------------------------------------
     def family_path(self, name: str) -> Path:
@@ -92,6 +106,8 @@ class DirectoryStore(Store):
     # ---- writes ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """The writers' exclusive lock (only writers take it: readers never touch the store's files)."""
+        self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "a+b") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             try:
@@ -114,6 +130,8 @@ class DirectoryStore(Store):
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Transaction]:
         with self._locked():
+            if self._tidy:
+                self._tidy_up()
             self._recover()
             tx = _DirectoryTransaction(self)
             try:
@@ -192,8 +210,14 @@ class DirectoryStore(Store):
             if not p.parent.name.startswith(".") and _valid(p.parent.name)
         )
 
+    def _scan_tasks(self) -> list[os.DirEntry]:
+        try:
+            return list(os.scandir(self.tasks_dir))
+        except FileNotFoundError:  # a store no writer has written yet (opened by a reader)
+            return []
+
     def _all_tasks(self) -> list[str]:
-        names = (e.name[: -len(SUFFIX)] for e in os.scandir(self.tasks_dir) if e.name.endswith(SUFFIX))
+        names = (e.name[: -len(SUFFIX)] for e in self._scan_tasks() if e.name.endswith(SUFFIX))
         return sorted(n for n in names if not n.startswith(".") and _valid(n))
 
     def _list_families(self, after: str | None, limit: int | None) -> list[str]:
@@ -231,7 +255,7 @@ class DirectoryStore(Store):
     def _task_chunks(self, chunk_size: int) -> Iterator[TaskChunk]:
         builder = TaskChunkBuilder(chunk_size)
         rows: list[tuple] = []
-        for entry in os.scandir(self.tasks_dir):
+        for entry in self._scan_tasks():
             name = entry.name[: -len(SUFFIX)]
             if not entry.name.endswith(SUFFIX) or name.startswith(".") or not _valid(name):
                 continue

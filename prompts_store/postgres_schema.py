@@ -12,13 +12,13 @@ Factors are raw little-endian float32 ``bytea`` (see :mod:`.blobs`), after their
 
 from __future__ import annotations
 
-from .errors import StoreError
+from .sql_schema import Migrations, apply_migrations, checked, read_version
 
 # An arbitrary constant naming the migration lock (pg_advisory_xact_lock takes a bigint).
 MIGRATION_LOCK = 0x6D70745F73746F72  # "mpt_stor"
 
 # Append only: a released migration is never edited. Mirrors sqlite_schema.MIGRATIONS.
-MIGRATIONS: list[tuple[str, str]] = [
+MIGRATIONS: Migrations = [
     (
         "families, tasks, tombstones and the sequence",
         """
@@ -111,9 +111,7 @@ _HAS_TABLE = """
 
 def schema_version(conn) -> int:
     """The schema version of the connected database (0 when it has no store yet)."""
-    if not conn.execute(_HAS_TABLE).fetchone()[0]:
-        return 0
-    return int(conn.execute("SELECT coalesce(max(version), 0) FROM mpt_schema_version").fetchone()[0])
+    return read_version(conn, _HAS_TABLE, "mpt_schema_version")
 
 
 def migrate(conn, where: str) -> int:
@@ -121,27 +119,11 @@ def migrate(conn, where: str) -> int:
 
     ``conn`` is a psycopg connection in autocommit mode.
     """
-    if _checked(schema_version(conn), where) == LATEST:
+    if checked(schema_version(conn), LATEST, where) == LATEST:
         return 0  # the common case takes no lock
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        current = _checked(schema_version(conn), where)  # another replica may have migrated meanwhile
+        current = checked(schema_version(conn), LATEST, where)  # another replica may have migrated meanwhile
         if current == 0:
             conn.execute("CREATE TABLE mpt_schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
-        for version in range(current + 1, LATEST + 1):
-            description, script = MIGRATIONS[version - 1]
-            for statement in (s.strip() for s in script.split(";")):
-                if statement:
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO mpt_schema_version (version, description) VALUES (%s, %s)", (version, description)
-            )
-    return LATEST - current
-
-
-def _checked(version: int, where: str) -> int:
-    if version > LATEST:
-        raise StoreError(
-            f"{where}: schema version {version} is newer than this mpt-serve understands ({LATEST}); upgrade mpt-serve"
-        )
-    return version
+        return apply_migrations(conn.execute, MIGRATIONS, current, "mpt_schema_version", "%s")

@@ -18,27 +18,27 @@ REPEATABLE READ snapshot, fetched in blocks and stacked without a Python object 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from .artifacts import Family, Task
-from .blobs import TaskChunkBuilder, family_chunks, to_blob
-from .errors import InvalidArtifact, NotFound, StoreError
+from .blobs import TaskChunkBuilder
+from .errors import NotFound, StoreError
 from .postgres_listen import CHANNEL, Listener
 from .postgres_schema import migrate, schema_version
-from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .records import TaskChunk
 from .sql_jobs import JobSql, SqlJobTransaction
-from .sql_rows import FAMILY_COLS, TASK_COLS, TASK_INFO_COLS, family_from_row, task_from_row, upsert
+from .sql_rows import TASK_COLS
+from .sql_store import Read, SqlReads, SqlTransaction, StoreSql
 from .store import Store
 from .transaction import Transaction
 
 FETCH = 16_384  # rows per round trip of a bulk read
 JOBS_LOCK = 0x6D70745F6A6F6273  # "mpt_jobs": the advisory lock that serialises job submissions
 _JOBS = JobSql("mpt_jobs", "%s", locking=True, clock="extract(epoch FROM clock_timestamp())")
+_SQL = StoreSql(prefix="mpt_", mark="%s", unlimited=None)
 
 
 def _psycopg():
@@ -64,12 +64,9 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _upsert(table: str, cols: str, key: str) -> str:
-    return upsert(table, cols, key, mark="%s")
-
-
-class PostgresStore(Store):
+class PostgresStore(SqlReads, Store):
     backend = "postgresql"
+    sql = _SQL
 
     def __init__(self, url: str, create: bool = True, lock_timeout_s: float = 30.0, connect_timeout_s: int = 10):
         self._psycopg = _psycopg()
@@ -166,8 +163,13 @@ class PostgresStore(Store):
         return _JOBS, execute
 
     def _read(self, query: str, params: Sequence | None = None) -> list[tuple]:
-        with self._errors():
+        with self._errors():  # params None: the query is sent as it is (a literal % stays one)
             return self._conn().execute(query, params, binary=True).fetchall()  # bytea arrives as bytes
+
+    @contextlib.contextmanager
+    def _snapshot_reads(self) -> Iterator[Read]:
+        with self._snapshot() as conn:
+            yield lambda query, params: conn.execute(query, params, binary=True).fetchall()
 
     def schema_version(self) -> int:
         with self._errors():
@@ -179,86 +181,7 @@ class PostgresStore(Store):
             raise StoreError(f"{self.url} is closed")
         return self._listener.subscribe(callback)
 
-    # ---- reads ---------------------------------------------------------------------------------
-    def head(self) -> int:
-        return int(self._read("SELECT value FROM mpt_meta WHERE key = 'seq'")[0][0])
-
-    def _changes(self, since: int, limit: int | None) -> list[Change]:
-        with self._snapshot() as c:
-            fams = c.execute(
-                f"SELECT {FAMILY_COLS}, committed_at FROM mpt_families WHERE seq > %s ORDER BY seq LIMIT %s",
-                (since, limit),
-                binary=True,
-            ).fetchall()
-            tasks = c.execute(
-                f"SELECT {TASK_COLS}, committed_at FROM mpt_tasks WHERE seq > %s ORDER BY seq LIMIT %s",
-                (since, limit),
-                binary=True,
-            ).fetchall()
-            tombs = c.execute(
-                "SELECT seq, kind, name, committed_at FROM mpt_tombstones WHERE seq > %s ORDER BY seq LIMIT %s",
-                (since, limit),
-                binary=True,
-            ).fetchall()
-        # each row ends with its commit time: (seq, kind, row without it, committed_at)
-        merged = [(r[6], "family", r[:-1], r[-1]) for r in fams] + [(r[7], "task", r[:-1], r[-1]) for r in tasks]
-        merged += [(seq, kind, name, at) for seq, kind, name, at in tombs]
-        merged.sort(key=lambda e: e[0])
-        if limit is not None:
-            merged = merged[:limit]
-        out = []
-        for seq, kind, row, at in merged:
-            if isinstance(row, str):
-                out.append(Change(seq, kind, row, None, committed_at=at))
-                continue
-            try:
-                value = family_from_row(row) if kind == "family" else task_from_row(row)
-                out.append(Change(seq, kind, row[0], value, committed_at=at))
-            except InvalidArtifact as e:
-                out.append(Change(seq, kind, row[0], None, str(e), committed_at=at))
-        return out
-
-    def _get_family(self, name: str) -> Family | None:
-        rows = self._read(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,))
-        return family_from_row(rows[0]) if rows else None
-
-    def _get_task(self, name: str) -> Task | None:
-        rows = self._read(f"SELECT {TASK_COLS} FROM mpt_tasks WHERE name = %s", (name,))
-        return task_from_row(rows[0]) if rows else None
-
-    def _family_info(self, name: str) -> FamilyInfo | None:
-        rows = self._read(
-            "SELECT name, l, d, fingerprint, created_at, source, seq FROM mpt_families WHERE name = %s", (name,)
-        )
-        return FamilyInfo(*rows[0][:3], json.loads(rows[0][3]), *rows[0][4:]) if rows else None
-
-    def _task_info(self, name: str) -> TaskInfo | None:
-        rows = self._read(f"SELECT {TASK_INFO_COLS} FROM mpt_tasks WHERE name = %s", (name,))
-        return TaskInfo(*rows[0]) if rows else None
-
-    def _list_families(self, after: str | None, limit: int | None) -> list[str]:
-        rows = self._read("SELECT name FROM mpt_families WHERE name > %s ORDER BY name LIMIT %s", (after or "", limit))
-        return [r[0] for r in rows]
-
-    def _list_tasks(self, after: str | None, limit: int | None, family: str | None) -> list[str]:
-        where, params = "name > %s", [after or ""]
-        if family is not None:
-            where, params = "family = %s AND " + where, [family, *params]
-        rows = self._read(f"SELECT name FROM mpt_tasks WHERE {where} ORDER BY name LIMIT %s", (*params, limit))
-        return [r[0] for r in rows]
-
-    def count_families(self) -> int:
-        return int(self._read("SELECT count(*) FROM mpt_families")[0][0])
-
-    def _count_tasks(self, family: str | None) -> int:
-        if family is None:
-            return int(self._read("SELECT count(*) FROM mpt_tasks")[0][0])
-        return int(self._read("SELECT count(*) FROM mpt_tasks WHERE family = %s", (family,))[0][0])
-
-    def _family_chunks(self) -> Iterator[FamilyChunk]:
-        rows = self._read("SELECT name, fingerprint, l, d, created_at, source, shared FROM mpt_families")
-        yield from family_chunks([(r[0], json.loads(r[1]), *r[2:]) for r in rows])
-
+    # ---- reads (the rest: sql_store.SqlReads) -------------------------------------------------
     def _task_chunks(self, chunk_size: int) -> Iterator[TaskChunk]:
         conn = self._connect()  # its own connection: one snapshot, whatever the caller does between chunks
         try:
@@ -273,10 +196,6 @@ class PostgresStore(Store):
         finally:
             conn.close()
 
-    def _task_totals(self) -> dict[str, tuple[int, int]]:
-        rows = self._read("SELECT family, count(*), sum((l + d) * rank * 4) FROM mpt_tasks GROUP BY family")
-        return {f: (int(n), int(b)) for f, n, b in rows}
-
     def _storage(self) -> dict:
         rows = self._read(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
@@ -285,8 +204,8 @@ class PostgresStore(Store):
         return {"database": self._read("SELECT current_database()")[0][0], "disk_bytes": int(rows[0][0])}
 
 
-class _PostgresTransaction(Transaction, SqlJobTransaction):
-    jobs = _JOBS
+class _PostgresTransaction(SqlTransaction, Transaction, SqlJobTransaction):
+    jobs, sql = _JOBS, _SQL
 
     def __init__(self, conn, seq: int | None):
         self.c, self.head = conn, seq  # seq None: a job-only transaction, which takes no sequence
@@ -299,18 +218,9 @@ class _PostgresTransaction(Transaction, SqlJobTransaction):
     def lock_submissions(self) -> None:
         self.c.execute("SELECT pg_advisory_xact_lock(%s)", (JOBS_LOCK,))
 
-    def read_family(self, name: str) -> Family | None:
-        row = self.c.execute(f"SELECT {FAMILY_COLS} FROM mpt_families WHERE name = %s", (name,)).fetchone()
-        return None if row is None else family_from_row(row)
-
     def existing_tasks(self, names: Sequence[str]) -> set[str]:
         rows = self.c.execute("SELECT name FROM mpt_tasks WHERE name = ANY(%s)", (list(names),))
         return {r[0] for r in rows}
-
-    def family_users(self, name: str, examples: int) -> tuple[int, list[str]]:
-        n = self.c.execute("SELECT count(*) FROM mpt_tasks WHERE family = %s", (name,)).fetchone()[0]
-        some = self.c.execute("SELECT name FROM mpt_tasks WHERE family = %s ORDER BY name LIMIT %s", (name, examples))
-        return int(n), [r[0] for r in some]
 
     def bump(self, n: int) -> int:
         first = self.head + 1
@@ -320,57 +230,7 @@ class _PostgresTransaction(Transaction, SqlJobTransaction):
         self.now = time.time()
         return first
 
-    def write_family(self, family: Family, seq: int) -> None:
-        self.c.execute(
-            _upsert("mpt_families", FAMILY_COLS + ", committed_at", "name"),
-            (
-                family.name,
-                family.length,
-                family.d,
-                json.dumps(family.fingerprint, sort_keys=True),
-                family.created_at,
-                family.source,
-                seq,
-                to_blob(family.shared),
-                self.now,
-            ),
-        )
-        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'family' AND name = %s", (family.name,))
-
-    def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
-        rows = [
-            (t.name, t.family, t.rank, t.u.shape[0], t.v.shape[0], t.created_at, t.source, first_seq + i)
-            + (to_blob(t.u), to_blob(t.v), self.now)
-            for i, t in enumerate(tasks)
-        ]
-        self._write_task_rows(rows, [t.name for t in tasks])
-
-    def write_task_chunk(self, chunk: TaskChunk, first_seq: int) -> None:
-        """The stack's bytes sliced per row: no tensor and no Task object per row."""
-        n, l, d, r = len(chunk), chunk.l, chunk.d, chunk.rank
-        u, v = to_blob(chunk.u.reshape(n * l, r)), to_blob(chunk.v.reshape(n * d, r))
-        su, sv = l * r * 4, d * r * 4
-        rows = [
-            (chunk.names[i], chunk.families[i], r, l, d, chunk.created_at[i], chunk.source[i], first_seq + i)
-            + (u[i * su : (i + 1) * su], v[i * sv : (i + 1) * sv], self.now)
-            for i in range(n)
-        ]
-        self._write_task_rows(rows, list(chunk.names))
-
-    def _write_task_rows(self, rows: list[tuple], names: list[str]) -> None:
+    def _write_task_rows(self, rows: Iterable[tuple], names: Sequence[str]) -> None:
         with self.c.cursor() as cur:
-            cur.executemany(_upsert("mpt_tasks", TASK_COLS + ", committed_at", "name"), rows)
-        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'task' AND name = ANY(%s)", (names,))
-
-    def delete_family(self, name: str, seq: int) -> None:
-        self.c.execute("DELETE FROM mpt_families WHERE name = %s", (name,))
-        self._tombstone("family", name, seq)
-
-    def delete_task(self, name: str, seq: int) -> None:
-        self.c.execute("DELETE FROM mpt_tasks WHERE name = %s", (name,))
-        self._tombstone("task", name, seq)
-
-    def _tombstone(self, kind: str, name: str, seq: int) -> None:
-        self.c.execute(
-            _upsert("mpt_tombstones", "kind, name, seq, committed_at", "kind, name"), (kind, name, seq, self.now)
-        )
+            cur.executemany(self.sql.upsert("tasks", TASK_COLS + ", committed_at", "name"), rows)
+        self.c.execute("DELETE FROM mpt_tombstones WHERE kind = 'task' AND name = ANY(%s)", (list(names),))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from .errors import StoreError
+from .sql_schema import Migrations, apply_migrations, checked, read_version
 
 # Append only: a released migration is never edited.
-MIGRATIONS: list[tuple[str, str]] = [
+MIGRATIONS: Migrations = [
     (
         "families, tasks, tombstones and the sequence",
         """
@@ -97,15 +97,12 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 LATEST = len(MIGRATIONS)
+_HAS_TABLE = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
     """The schema version of the open database (0 for a fresh file)."""
-    row = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
-    if row is None:
-        return 0
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    return read_version(conn, _HAS_TABLE, "schema_version")
 
 
 def migrate(conn: sqlite3.Connection, where: str) -> int:
@@ -113,32 +110,15 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
 
     ``conn`` must be in autocommit mode (``isolation_level=None``).
     """
-    if _checked(schema_version(conn), where) == LATEST:
+    if checked(schema_version(conn), LATEST, where) == LATEST:
         return 0  # the common case takes no write lock
     conn.execute("BEGIN IMMEDIATE")
     try:
-        current = _checked(schema_version(conn), where)  # another process may have migrated meanwhile
+        current = checked(schema_version(conn), LATEST, where)  # another process may have migrated meanwhile
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT)")
-        for version in range(current + 1, LATEST + 1):
-            description, script = MIGRATIONS[version - 1]
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", (version, description))
+        applied = apply_migrations(conn.execute, MIGRATIONS, current, "schema_version", "?")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return LATEST - current
-
-
-def _checked(version: int, where: str) -> int:
-    if version > LATEST:
-        raise StoreError(
-            f"{where}: schema version {version} is newer than this mpt-serve understands ({LATEST}); upgrade mpt-serve"
-        )
-    return version
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (executescript would commit the open transaction)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    return applied

@@ -15,34 +15,31 @@ Every row also records ``committed_at``, the writer's clock when its transaction
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .artifacts import Family, Task
-from .blobs import TaskChunkBuilder, family_chunks, to_blob
-from .errors import InvalidArtifact, NotFound, StoreError
-from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from .blobs import TaskChunkBuilder
+from .errors import NotFound, StoreError
+from .records import TaskChunk
 from .sql_jobs import JobSql, SqlJobTransaction
-from .sql_rows import FAMILY_COLS, TASK_COLS, TASK_INFO_COLS, family_from_row, task_from_row, upsert
+from .sql_rows import TASK_COLS
+from .sql_store import Read, SqlReads, SqlTransaction, StoreSql
 from .sqlite_schema import migrate, schema_version
 from .store import Store
 from .transaction import Transaction
 
 _IN_BATCH = 500  # names per "IN (...)" query, well under SQLite's variable limit
 _JOBS = JobSql("jobs", "?", locking=False)
+_SQL = StoreSql(prefix="", mark="?", unlimited=-1)
 
 
-def _upsert(table: str, cols: str, key: str) -> str:
-    return upsert(table, cols, key, mark="?")
-
-
-class SQLiteStore(Store):
+class SQLiteStore(SqlReads, Store):
     backend = "sqlite"
+    sql = _SQL
 
     def __init__(self, path: str | os.PathLike, create: bool = True, busy_timeout_s: float = 30.0):
         self.path = Path(path)
@@ -102,14 +99,17 @@ class SQLiteStore(Store):
             c.close()
 
     @contextlib.contextmanager
-    def _read_snapshot(self) -> Iterator[sqlite3.Connection]:
+    def _snapshot_reads(self) -> Iterator[Read]:
         """Several reads that see one consistent state."""
         conn = self._conn()
         conn.execute("BEGIN")
         try:
-            yield conn
+            yield lambda query, params: conn.execute(query, params).fetchall()
         finally:
             conn.execute("COMMIT")
+
+    def _read(self, query: str, params: Sequence = ()) -> list[tuple]:
+        return self._conn().execute(query, params).fetchall()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -135,95 +135,7 @@ class SQLiteStore(Store):
     def schema_version(self) -> int:
         return schema_version(self._conn())
 
-    # ---- reads ---------------------------------------------------------------------------------
-    def head(self) -> int:
-        return int(self._conn().execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
-
-    def _changes(self, since: int, limit: int | None) -> list[Change]:
-        lim = -1 if limit is None else limit
-        with self._read_snapshot() as c:
-            fams = c.execute(
-                f"SELECT {FAMILY_COLS}, committed_at FROM families WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
-            ).fetchall()
-            tasks = c.execute(
-                f"SELECT {TASK_COLS}, committed_at FROM tasks WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
-            ).fetchall()
-            tombs = c.execute(
-                "SELECT seq, kind, name, committed_at FROM tombstones WHERE seq > ? ORDER BY seq LIMIT ?", (since, lim)
-            ).fetchall()
-        merged = [(r[6], "family", r[:-1], r[-1]) for r in fams] + [(r[7], "task", r[:-1], r[-1]) for r in tasks]
-        merged += [(seq, kind, name, at) for seq, kind, name, at in tombs]
-        merged.sort(key=lambda e: e[0])
-        if limit is not None:
-            merged = merged[:limit]
-        out = []
-        for seq, kind, row, at in merged:
-            if isinstance(row, str):
-                out.append(Change(seq, kind, row, None, committed_at=at))
-                continue
-            try:
-                out.append(
-                    Change(
-                        seq,
-                        kind,
-                        row[0],
-                        family_from_row(row) if kind == "family" else task_from_row(row),
-                        committed_at=at,
-                    )
-                )
-            except InvalidArtifact as e:
-                out.append(Change(seq, kind, row[0], None, str(e), committed_at=at))
-        return out
-
-    def _get_family(self, name: str) -> Family | None:
-        row = self._conn().execute(f"SELECT {FAMILY_COLS} FROM families WHERE name = ?", (name,)).fetchone()
-        return None if row is None else family_from_row(row)
-
-    def _get_task(self, name: str) -> Task | None:
-        row = self._conn().execute(f"SELECT {TASK_COLS} FROM tasks WHERE name = ?", (name,)).fetchone()
-        return None if row is None else task_from_row(row)
-
-    def _family_info(self, name: str) -> FamilyInfo | None:
-        row = (
-            self._conn()
-            .execute("SELECT name, l, d, fingerprint, created_at, source, seq FROM families WHERE name = ?", (name,))
-            .fetchone()
-        )
-        return None if row is None else FamilyInfo(*row[:3], json.loads(row[3]), *row[4:])
-
-    def _task_info(self, name: str) -> TaskInfo | None:
-        row = self._conn().execute(f"SELECT {TASK_INFO_COLS} FROM tasks WHERE name = ?", (name,)).fetchone()
-        return None if row is None else TaskInfo(*row)
-
-    def _list_families(self, after: str | None, limit: int | None) -> list[str]:
-        rows = self._conn().execute(
-            "SELECT name FROM families WHERE name > ? ORDER BY name LIMIT ?",
-            ("" if after is None else after, -1 if limit is None else limit),
-        )
-        return [r[0] for r in rows]
-
-    def _list_tasks(self, after: str | None, limit: int | None, family: str | None) -> list[str]:
-        params: list = ["" if after is None else after]
-        where = "name > ?"
-        if family is not None:
-            where = "family = ? AND " + where
-            params.insert(0, family)
-        params.append(-1 if limit is None else limit)
-        rows = self._conn().execute(f"SELECT name FROM tasks WHERE {where} ORDER BY name LIMIT ?", params)
-        return [r[0] for r in rows]
-
-    def count_families(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM families").fetchone()[0])
-
-    def _count_tasks(self, family: str | None) -> int:
-        if family is None:
-            return int(self._conn().execute("SELECT count(*) FROM tasks").fetchone()[0])
-        return int(self._conn().execute("SELECT count(*) FROM tasks WHERE family = ?", (family,)).fetchone()[0])
-
-    def _family_chunks(self) -> Iterator[FamilyChunk]:
-        rows = self._conn().execute("SELECT name, fingerprint, l, d, created_at, source, shared FROM families")
-        yield from family_chunks([(r[0], json.loads(r[1]), *r[2:]) for r in rows])
-
+    # ---- reads (the rest: sql_store.SqlReads) -------------------------------------------------
     def _task_chunks(self, chunk_size: int) -> Iterator[TaskChunk]:
         conn = self._connect()  # its own connection: one read snapshot, whatever the caller does between chunks
         try:
@@ -236,25 +148,17 @@ class SQLiteStore(Store):
         finally:
             conn.close()
 
-    def _task_totals(self) -> dict[str, tuple[int, int]]:
-        rows = self._conn().execute("SELECT family, count(*), sum((l + d) * rank * 4) FROM tasks GROUP BY family")
-        return {f: (int(n), int(b)) for f, n, b in rows}
-
     def _storage(self) -> dict:
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
         return {"path": str(self.path), "disk_bytes": sum(p.stat().st_size for p in files if p.exists())}
 
 
-class _SQLiteTransaction(Transaction, SqlJobTransaction):
-    jobs = _JOBS
+class _SQLiteTransaction(SqlTransaction, Transaction, SqlJobTransaction):
+    jobs, sql = _JOBS, _SQL
 
     def __init__(self, conn: sqlite3.Connection):
         self.c = conn
         self.now = time.time()
-
-    def read_family(self, name: str) -> Family | None:
-        row = self.c.execute(f"SELECT {FAMILY_COLS} FROM families WHERE name = ?", (name,)).fetchone()
-        return None if row is None else family_from_row(row)
 
     def existing_tasks(self, names: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -264,71 +168,13 @@ class _SQLiteTransaction(Transaction, SqlJobTransaction):
             found.update(r[0] for r in self.c.execute(f"SELECT name FROM tasks WHERE name IN ({marks})", batch))
         return found
 
-    def family_users(self, name: str, examples: int) -> tuple[int, list[str]]:
-        n = self.c.execute("SELECT count(*) FROM tasks WHERE family = ?", (name,)).fetchone()[0]
-        some = self.c.execute("SELECT name FROM tasks WHERE family = ? ORDER BY name LIMIT ?", (name, examples))
-        return int(n), [r[0] for r in some]
-
     def bump(self, n: int) -> int:
         seq = self.c.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
         self.c.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq + n,))
         self.now = time.time()  # the commit time readers measure their lag from
         return seq + 1
 
-    def write_family(self, family: Family, seq: int) -> None:
-        self.c.execute(
-            _upsert("families", FAMILY_COLS + ", committed_at", "name"),
-            (
-                family.name,
-                family.length,
-                family.d,
-                json.dumps(family.fingerprint, sort_keys=True),
-                family.created_at,
-                family.source,
-                seq,
-                to_blob(family.shared),
-                self.now,
-            ),
-        )
-        self.c.execute("DELETE FROM tombstones WHERE kind = 'family' AND name = ?", (family.name,))
-
-    def write_tasks(self, tasks: Sequence[Task], first_seq: int) -> None:
-        self.c.executemany(
-            _upsert("tasks", TASK_COLS + ", committed_at", "name"),
-            (
-                (t.name, t.family, t.rank, t.u.shape[0], t.v.shape[0], t.created_at, t.source, first_seq + i)
-                + (to_blob(t.u), to_blob(t.v), self.now)
-                for i, t in enumerate(tasks)
-            ),
-        )
+    def _write_task_rows(self, rows: Iterable[tuple], names: Sequence[str]) -> None:
+        self.c.executemany(self.sql.upsert("tasks", TASK_COLS + ", committed_at", "name"), rows)
         if self.c.execute("SELECT 1 FROM tombstones WHERE kind = 'task' LIMIT 1").fetchone():
-            self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((t.name,) for t in tasks))
-
-    def write_task_chunk(self, chunk: TaskChunk, first_seq: int) -> None:
-        """The stack's bytes sliced per row: no tensor and no Task object per row."""
-        n, l, d, r = len(chunk), chunk.l, chunk.d, chunk.rank
-        u, v = memoryview(to_blob(chunk.u.reshape(n * l, r))), memoryview(to_blob(chunk.v.reshape(n * d, r)))
-        su, sv = l * r * 4, d * r * 4
-        self.c.executemany(
-            _upsert("tasks", TASK_COLS + ", committed_at", "name"),
-            (
-                (chunk.names[i], chunk.families[i], r, l, d, chunk.created_at[i], chunk.source[i], first_seq + i)
-                + (u[i * su : (i + 1) * su], v[i * sv : (i + 1) * sv], self.now)
-                for i in range(n)
-            ),
-        )
-        if self.c.execute("SELECT 1 FROM tombstones WHERE kind = 'task' LIMIT 1").fetchone():
-            self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((x,) for x in chunk.names))
-
-    def delete_family(self, name: str, seq: int) -> None:
-        self.c.execute("DELETE FROM families WHERE name = ?", (name,))
-        self._tombstone("family", name, seq)
-
-    def delete_task(self, name: str, seq: int) -> None:
-        self.c.execute("DELETE FROM tasks WHERE name = ?", (name,))
-        self._tombstone("task", name, seq)
-
-    def _tombstone(self, kind: str, name: str, seq: int) -> None:
-        self.c.execute(
-            _upsert("tombstones", "kind, name, seq, committed_at", "kind, name"), (kind, name, seq, self.now)
-        )
+            self.c.executemany("DELETE FROM tombstones WHERE kind = 'task' AND name = ?", ((x,) for x in names))

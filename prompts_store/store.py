@@ -1,4 +1,4 @@
-"""The one store interface. Every backend (SQLite, directory, later PostgreSQL) subclasses
+"""The one store interface. Every backend (SQLite, PostgreSQL, directory) subclasses
 :class:`Store`, which holds the rules once; a backend supplies a small write :class:`Transaction`
 and its reads.
 

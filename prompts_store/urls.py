@@ -22,7 +22,6 @@ _BACKENDS = {
     "file": "prompts_store.directory:DirectoryStore",
     "postgresql": "prompts_store.postgres_store:PostgresStore",
 }
-_PLANNED: dict[str, str] = {}  # scheme -> why it is not available yet
 
 
 def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
@@ -33,8 +32,6 @@ def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
     if "://" not in text:
         return "file", text  # a plain path is a directory store
     scheme = text.split("://", 1)[0].lower()
-    if scheme in _PLANNED:
-        return scheme, text
     if scheme in ("postgresql", "postgres"):
         return "postgresql", text  # libpq reads the whole URL
     if scheme == "sqlite":
@@ -50,7 +47,7 @@ def parse_store_url(url: str | os.PathLike) -> tuple[str, str]:
         if parts.netloc not in ("", "localhost"):
             raise UnsupportedStore(f"store URL {text!r}: a file:// store must be on this host")
         return "file", unquote(parts.path)
-    known = sorted(set(_BACKENDS) | set(_PLANNED) | {"postgres"})
+    known = sorted(set(_BACKENDS) | {"postgres"})
     raise UnsupportedStore(
         f"store URL {text!r}: unknown scheme {scheme!r} (known: {', '.join(known)}, or a plain path)"
     )
@@ -63,8 +60,6 @@ def open_store(url: str | os.PathLike, create: bool = True) -> Store:
     file is refused (it is not a directory store; a SQLite file is opened as ``sqlite:///PATH``).
     """
     scheme, location = parse_store_url(url)
-    if scheme in _PLANNED:
-        raise UnsupportedStore(f"store URL {location!r}: {_PLANNED[scheme]}")
     if scheme == "file" and Path(location).is_file():
         raise StoreError(f"{location} is a file, not a store directory; for a SQLite store write sqlite:///{location}")
     module, cls = _BACKENDS[scheme].split(":")

@@ -48,13 +48,17 @@ def describe_validation_errors(errors: Sequence[Mapping], limit: int | None = 5)
 
 
 STORE_STATUS = {InvalidName: 422, InvalidArtifact: 422, NotFound: 404, Conflict: 409, JobsUnsupported: 501}
+STORE_RETRY_AFTER_S = 1  # a store that is busy or unreachable: ask the client to come back
 
 
 def store_status(e: StoreError) -> int:
+    """The status of a store error: the request's fault (422 / 404 / 409), or else the store's
+    state (503: a lock held past the busy timeout, a database that cannot be reached, a closed
+    store, a change feed that cannot answer), which a retry may find changed."""
     for cls, status in STORE_STATUS.items():
         if isinstance(e, cls):
             return status
-    return 500
+    return 503
 
 
 _HTTP_CODES = {
@@ -101,7 +105,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, e: StoreError) -> JSONResponse:
-        return error_response(store_status(e), e.code, str(e))
+        status = store_status(e)
+        if status == 503:
+            log.warning("store unavailable: %s", e)
+            return error_response(503, e.code, str(e), {"Retry-After": str(STORE_RETRY_AFTER_S)})
+        return error_response(status, e.code, str(e))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:

@@ -43,7 +43,7 @@ class Lifecycle:
         try:
             t0 = time.perf_counter()
             state = self.state = await asyncio.to_thread(build_state, s, self.metrics)
-            counts = await asyncio.to_thread(state.sync.load)
+            counts = await state.work.run(state.sync.load)
             warm = await asyncio.to_thread(state.engine.warm_up)
             state.batcher.start()
             self._background.append(asyncio.create_task(state.sync.poll_forever(s.store_poll_s)))
@@ -89,6 +89,7 @@ class Lifecycle:
             left = max(0.0, self.settings.drain_timeout_s - (time.monotonic() - self._drain_started))
             await asyncio.to_thread(self.state.batcher.stop, left)
             self.state.requests.close()
+            await asyncio.to_thread(self.state.work.close)  # the poll or write under way ends first
             self.state.store.close()
 
     @property

@@ -49,7 +49,11 @@ ERRORS: dict[int, tuple[str, dict]] = {
     422: ("malformed input: JSON, fields, names, shapes, dtypes, non-finite values, text that is not Unicode", {}),
     429: ("this task has too many rows waiting (fairness between tasks): retry after Retry-After", RETRY_AFTER),
     501: ("training jobs need a database store (SQLite or PostgreSQL); this server's store is a directory", {}),
-    503: ("not ready (starting, draining) or the queue is full: retry after Retry-After", RETRY_AFTER),
+    503: (
+        "not ready (starting, draining), the queue is full, or the store is busy or unreachable: retry after "
+        "Retry-After",
+        RETRY_AFTER,
+    ),
     504: ("no answer within the request deadline (MPT_REQUEST_TIMEOUT_S)", {}),
 }
 

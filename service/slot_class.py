@@ -13,8 +13,8 @@ name's slot: no Python object per task. Rows are dense: rows ``[0, size)`` are l
 row moves the last row into it (the caller re-points that task's name), so capacity can shrink
 (to half, when under a quarter full) and memory comes back when tasks go. Capacity doubles when
 full; the table grows a class with :meth:`grown` + :meth:`adopt`, copying outside its read lock.
-Capacity never touched costs no resident memory on the CPU (``torch.empty`` / ``np.empty`` of that
-size are untouched pages), so a bulk load reserves headroom for later uploads at no cost.
+On a GPU, capacity is device memory whether used or not: a bulk load grows each class for the rows
+it receives (never more than the load can still deliver) and trims it afterwards (:meth:`trim`).
 
 Not thread-safe on its own: the prompt table calls it under its lock.
 """
@@ -55,9 +55,6 @@ class SlotClass:
         """Bytes of the factor tensors (the capacity, as allocated)."""
         return (self.u.numel() + self.v.numel()) * self.u.element_size()
 
-    def live_bytes(self) -> int:
-        return self.size * (self.l + self.d) * self.r * 4
-
     # ---- capacity ----------------------------------------------------------------------------------
     def reserve(self, extra: int) -> None:
         """Room for ``extra`` more rows; grows to max(2 x capacity, what is needed)."""
@@ -68,12 +65,23 @@ class SlotClass:
     def _resize(self, capacity: int) -> None:
         self.adopt(self._copy(capacity))
 
-    def grown(self, extra: int) -> tuple | None:
+    def grown(self, extra: int, limit: int | None = None) -> tuple | None:
         """When ``extra`` more rows do not fit: new arrays of max(2 x capacity, what is needed)
-        holding the live rows, for :meth:`adopt`. Reads only, so the caller may run it while
-        others read the class (but no one writes it); None when no growth is needed."""
+        holding the live rows, for :meth:`adopt` (``limit``: at most that many rows, unless more
+        are needed: a bulk load knows how many rows can still come). Reads only, so the caller may
+        run it while others read the class (but no one writes it); None when no growth is needed."""
         need = self.size + extra
-        return self._copy(max(need, 2 * self.capacity)) if need > self.capacity else None
+        if need <= self.capacity:
+            return None
+        capacity = 2 * self.capacity if limit is None else min(2 * self.capacity, limit)
+        return self._copy(max(need, capacity))
+
+    def trim(self) -> None:
+        """Give back capacity over the live rows plus 1/8 (at least ``MIN_CAPACITY``): after a bulk
+        load, which grows classes by doubling, what stays allocated is what is used plus bounded room."""
+        keep = max(MIN_CAPACITY, self.size + self.size // 8)
+        if self.capacity > keep:
+            self._resize(keep)
 
     def _copy(self, capacity: int) -> tuple:
         arrays, n = self._arrays(capacity), self.size

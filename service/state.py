@@ -24,12 +24,14 @@ from .prompt_table import PromptTable
 from .request_path import RequestPath
 from .settings import Settings
 from .store_sync import StoreSync
+from .store_work import StoreWork
 from .views import Views
 
 
 @dataclass(frozen=True)
 class ServiceState:
     store: Store
+    work: StoreWork  # the threads that talk to the store
     engine: Engine
     mutations: Mutations  # persist -> publish -> record: every change to what is served
     sync: StoreSync  # publishes other writers' changes through ``mutations``
@@ -55,7 +57,8 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
     table = PromptTable(backbone.d_model, backbone.device, max_rank=s.max_rank)
     engine = Engine(backbone, table, s)
     store = open_store(s.store)  # sqlite:///PATH, a directory, ...; created (and migrated) when missing
-    mutations = Mutations(store, table, backbone.fingerprint, metrics)
+    work = StoreWork()
+    mutations = Mutations(store, table, backbone.fingerprint, metrics, work)
     batcher = MicroBatcher(
         engine.run,
         s.max_batch,
@@ -67,6 +70,7 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
     )
     return ServiceState(
         store=store,
+        work=work,
         engine=engine,
         mutations=mutations,
         sync=StoreSync(store, mutations, metrics),

@@ -8,8 +8,10 @@ after the last sequence it applied (``changes(since)``: O(changes), never a scan
 commits, e.g. PostgreSQL's LISTEN/NOTIFY, calls it through ``Store.watch``).
 
 Every change found goes through :meth:`Mutations.publish`, the path the API's writes take; the
-store is read without any lock held, so reading never holds up an upload, and the table's
-sequence rule keeps a change read before a newer API write from replacing it. A change whose
+store is read without any of the table's locks held, so reading never holds up an upload, and the
+table's sequence rule keeps a change read before a newer API write from replacing it. One reader of
+the feed at a time: the poller, or an API write whose table is behind the store (it catches up
+through :meth:`poll` before answering, see :mod:`.mutations`). A change whose
 record fails the load checks is logged and served as absent; a family trained for another
 backbone, or a task over ``MPT_MAX_RANK``, is refused (logged, counted, absent). When the feed
 cannot answer (``ChangesUnavailable``, e.g. a directory journal started anew), the store is
@@ -48,16 +50,26 @@ class StoreSync:
         self._warned: dict[str, str] = {}  # "kind/name" -> the last warning logged for it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._reading = threading.RLock()  # one reader of the feed at a time: the poller or a write catching up
+        mutations.follow(self.poll)  # the API's writes catch up through the same path
 
     # ---- bulk ----------------------------------------------------------------------------------------
     def load(self) -> dict[str, int]:
         """Start-up: everything in bulk, then the changes since; returns counts served and refused."""
+        with self._reading:
+            return self._load()
+
+    def _load(self) -> dict[str, int]:
         counts = self._bulk(fresh=len(self.table) == 0)
         counts["changes"] = self.catch_up()
         return counts
 
     def reload(self) -> dict[str, int]:
         """The feed cannot answer: reload in bulk, then drop what the reload did not see."""
+        with self._reading:
+            return self._reload()
+
+    def _reload(self) -> dict[str, int]:
         log.warning("reloading %s in bulk (its change feed cannot answer from sequence %d)", self.store, self.since)
         self.metrics.store_reloads.inc()
         self.table.begin_reload()
@@ -103,6 +115,10 @@ class StoreSync:
     # ---- the feed ------------------------------------------------------------------------------------
     def catch_up(self) -> int:
         """Apply every change after ``since``, a page at a time; returns how many were read."""
+        with self._reading:
+            return self._catch_up()
+
+    def _catch_up(self) -> int:
         total = 0
         while True:
             changes = self.store.changes(self.since, limit=self.page)  # no lock held while reading
@@ -125,6 +141,10 @@ class StoreSync:
 
     def poll(self) -> int:
         """One look at the store: apply what changed (or reload when the feed cannot say)."""
+        with self._reading:
+            return self._poll()
+
+    def _poll(self) -> int:
         head = self.store.head()
         if head == self.since:
             return 0
@@ -133,7 +153,7 @@ class StoreSync:
                 raise ChangesUnavailable(f"the store's head went back from {self.since} to {head}")
             return self.catch_up()
         except ChangesUnavailable:
-            return sum(self.reload().values())
+            return sum(self._reload().values())
 
     def wake(self) -> None:
         """Apply the store's changes now rather than at the next poll. Safe from any thread."""
@@ -144,7 +164,7 @@ class StoreSync:
     async def poll_forever(self, interval_s: float) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         # a backend that pushes its commits (PostgreSQL: LISTEN/NOTIFY) wakes us at once; polling stays
-        unsubscribe = await asyncio.to_thread(self.store.subscribe, lambda _head: self.wake())
+        unsubscribe = await self.mutations.work.run(self.store.subscribe, lambda _head: self.wake())
         next_at = time.monotonic() + interval_s
         try:
             while True:  # polls start every interval_s (not interval_s after the last one ended)
@@ -153,7 +173,7 @@ class StoreSync:
                 self._wake.clear()
                 next_at = max(next_at + interval_s, time.monotonic() + interval_s / 2)
                 try:
-                    n = await asyncio.to_thread(self.poll)
+                    n = await self.mutations.work.run(self.poll)
                     if n:
                         log.debug("store changes applied: %d (sequence %d)", n, self.since)
                 except asyncio.CancelledError:

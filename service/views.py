@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from prompts_store import validate_name
 
-from .prompt_table import PromptTable, TaskEntry
+from .prompt_table import PromptTable
 from .schemas import FamilyInfo, FamilyPage, TaskInfo
+from .task_slots import TaskEntry
 
 
 def task_fields(name: str, family: str, rank: int, l: int, d: int, meta) -> dict:

@@ -74,10 +74,10 @@ async def create_tasks(
     response_model=TaskInfo,
     dependencies=[Admin],
     openapi_extra=upload_openapi(TaskUpload),
-    responses={200: {"model": TaskInfo, "description": "replaced"}} | errors(401, 403, 404, 413, 415, 422, 503),
+    responses={200: {"model": TaskInfo, "description": "replaced"}} | errors(401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def put_task(name: str, request: Request, response: Response, mutations: MutationsDep) -> TaskInfo:
-    """Create (201) or replace (200) a task."""
+    """Create (201) or replace (200) a task; 409 when its family was trained for another backbone."""
     info, created = await mutations.put_task(await task_from_request(request, name), create_only=False)
     response.status_code = 201 if created else 200
     return info

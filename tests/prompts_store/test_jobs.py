@@ -258,13 +258,14 @@ def test_a_directory_store_has_no_jobs(tmp_path):
 
 
 def test_a_sqlite_store_of_schema_2_gains_the_jobs_table(tmp_path):
-    from prompts_store.sqlite_schema import LATEST, MIGRATIONS, _statements
+    from prompts_store.sql_schema import statements
+    from prompts_store.sqlite_schema import LATEST, MIGRATIONS
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as c:  # the store as mpt-serve wrote it before jobs existed
         c.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT)")
         for version, (description, script) in enumerate(MIGRATIONS[:2], 1):
-            for statement in _statements(script):
+            for statement in statements(script):
                 c.execute(statement)
             c.execute("INSERT INTO schema_version VALUES (?, ?)", (version, description))
     with open_store(f"sqlite:///{path}") as s:

@@ -1,4 +1,5 @@
-"""Every endpoint's success path and each error status, on the real app over a real store."""
+"""Every endpoint's success path and each error status, on the real app over a real store (each
+test that takes ``server`` runs over a SQLite store and over a directory store: the API is the same)."""
 
 import httpx
 import pytest
@@ -7,13 +8,13 @@ from safetensors.torch import save
 
 from prompts_store import Family, Task, family_to_bytes, task_to_bytes
 
-from .serving import L, factors_json, make_store, metric, serve
+from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 
-@pytest.fixture(scope="module")
-def server(tiny_dir, backbone, tmp_path_factory):
-    store = tmp_path_factory.mktemp("api") / "store"
-    make_store(store, backbone.fingerprint, backbone.d_model)
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tiny_dir, backbone, tmp_path_factory):
+    store = store_url(tmp_path_factory.mktemp("api"), request.param)
+    make_store(store, backbone.fingerprint, backbone.d_model).close()
     with serve(tiny_dir, store, max_inputs=4, max_input_tokens=24, max_new_tokens=8, max_body_bytes=64 * 1024) as (
         url,
         app,

@@ -1,5 +1,8 @@
 """Paginated listings, batch upload, the rank cap and memory that comes back: the real app over a
-real store (SQLite), through HTTP."""
+real store, through HTTP: each test that takes ``server`` runs over a SQLite store and over a
+directory store (the listings and the batch rules are the store interface's, not a backend's)."""
+
+import threading
 
 import httpx
 import pytest
@@ -8,12 +11,12 @@ from safetensors.torch import save
 
 from prompts_store import Family, open_store
 
-from .serving import L, factors_json, make_store, metric, serve, store_url
+from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 
-@pytest.fixture(scope="module")
-def server(tiny_dir, backbone, tmp_path_factory):
-    where = store_url(tmp_path_factory.mktemp("pages"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tiny_dir, backbone, tmp_path_factory):
+    where = store_url(tmp_path_factory.mktemp("pages"), request.param)
     store = make_store(where, backbone.fingerprint, backbone.d_model, tasks=0)
     store.put_family(Family("other", torch.randn(L, backbone.d_model), backbone.fingerprint))
     with serve(tiny_dir, where, max_rank=4, max_batch_tasks=50) as (url, _app):
@@ -109,6 +112,52 @@ def test_batch_upload_as_safetensors(server):
     assert "'names'" in _error(r2, 422)
 
 
+@pytest.mark.parametrize("kind", ["json", "safetensors"])
+def test_a_batch_body_is_decoded_off_the_event_loop(server, monkeypatch, kind):
+    """The decoder is held at its first step until ``/health/live`` has answered: decoded on the
+    event loop (as it was), the probe could not be answered until the hold gave up, 10 s later."""
+    from service import uploads
+
+    url, store, d = server
+    entered, release = threading.Event(), threading.Event()
+
+    def held(real):
+        def step(*args, **kwargs):
+            entered.set()
+            release.wait(10)
+            return real(*args, **kwargs)
+
+        return step
+
+    names = [f"loop-{kind}-{k}" for k in range(3)]
+    if kind == "json":
+        monkeypatch.setattr(uploads, "_tensor", held(uploads._tensor))
+        body, media = _json(_batch(names, d, seed=30)), "application/json"
+    else:
+        monkeypatch.setattr(uploads, "read_safetensors", held(uploads.read_safetensors))
+        meta = {"names": _json(names).decode(), "family": "fam"}
+        body, media = save({"u": torch.randn(3, L, 1), "v": torch.randn(3, d, 1)}, metadata=meta), _OCTETS
+    answers: list[httpx.Response] = []
+    upload = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(f"{url}/tasks/batch", content=body, headers={"content-type": media}, timeout=30)
+        )
+    )
+    upload.start()
+    try:
+        assert entered.wait(10), "the upload never reached the decoder"
+        try:
+            live = httpx.get(f"{url}/health/live", timeout=5).status_code
+        except httpx.TimeoutException:
+            live = None
+    finally:
+        release.set()
+        upload.join()
+    assert live == 200, "/health/live did not answer while a batch body was decoded"
+    assert answers[0].status_code == 201, answers[0].text
+    assert all(store.has_task(n) for n in names)
+
+
 def test_rank_over_the_cap_is_413_and_the_widest_task_returns_its_memory(server):
     url, store, d = server
     wide = {"name": "wide", "family": "fam", "u": torch.randn(L, 5).tolist(), "v": torch.randn(d, 5).tolist()}
@@ -125,6 +174,7 @@ def test_rank_over_the_cap_is_413_and_the_widest_task_returns_its_memory(server)
 
 
 _JSON = {"content-type": "application/json"}
+_OCTETS = "application/octet-stream"
 
 
 def _json(value) -> bytes:

@@ -20,9 +20,10 @@ def fam(name="f", l=3, seed=0):
     return Family(name, torch.randn(l, D, generator=torch.Generator().manual_seed(seed)), FP)
 
 
-def task(name, family="f", l=3, r=1, scale=None, seed=1, created_at=None):
+def task(name, family="f", l=3, r=1, scale=None, seed=1, created_at=None, source=None):
     g = torch.Generator().manual_seed(seed)
     extra = {} if created_at is None else {"created_at": created_at}
+    extra |= {} if source is None else {"source": source}
     if scale is not None:
         return Task(name, family, torch.full((l, r), scale), torch.full((D, r), scale), **extra)
     return Task(name, family, torch.randn(l, r, generator=g), torch.randn(D, r, generator=g), **extra)
@@ -97,8 +98,8 @@ def test_the_sequence_rule_keeps_the_newest_version_whoever_publishes_last():
 
 def test_family_rules():
     t = table_with_family()
-    t.put_task(task("a"), seq=2)
-    with pytest.raises(Conflict, match="cannot change it to l=5"):
+    t.put_task(task("a"), seq=4)
+    with pytest.raises(Conflict, match="cannot change it to l=5"):  # a task newer than the reshape
         t.put_family(fam(l=5), seq=3)
     with pytest.raises(Conflict, match="used by 1 task"):
         t.remove_family("f", seq=3)
@@ -141,7 +142,41 @@ def test_created_at_is_kept_exactly_without_a_string_per_task():
     for k, when in enumerate([canonical, "", "26 Nov 2026", "2026-11-26T12:34:56.5+00:00"]):
         t.put_task(task(f"c{k}", created_at=when), seq=10 + k)
         assert t.task(f"c{k}").created_at == when
-    assert set(t._created_text) == {"c2", "c3"}  # only the non-canonical ones keep their text
+    assert set(t.slots.created_text) == {"c2", "c3"}  # only the non-canonical ones keep their text
+
+
+def interned_sources(t: PromptTable) -> set[str]:
+    return set(t.slots.sources)
+
+
+def test_a_source_is_forgotten_with_the_last_task_that_used_it():
+    """Sources are interned (one string per distinct source, a small code per row): each one is
+    kept while a served task uses it, so one-off sources (one per training run) do not pile up."""
+    t = table_with_family(max_rank=4)
+    for k in range(40):
+        t.put_task(task(f"s{k:02d}", source=f"run-{k % 20}"), seq=10 + k)
+    assert interned_sources(t) == {f"run-{k}" for k in range(20)}
+    for k in range(0, 40, 20):  # both users of run-0 go; run-1 keeps one of its two
+        assert t.remove_task(f"s{k:02d}", seq=100 + k)
+    assert t.remove_task("s01", seq=150)
+    assert interned_sources(t) == {f"run-{k}" for k in range(1, 20)}
+    t.put_task(task("s21", source="fresh"), seq=200)  # rewritten in place: run-1 loses its last user
+    t.put_task(task("s02", r=2, source="moved"), seq=201)  # moves class: run-2 keeps s22
+    assert "run-1" not in interned_sources(t) and {"fresh", "moved", "run-2"} <= interned_sources(t)
+    old = TaskChunk(3, D, 1, ["s03", "ghost"], ["f", "nope"], [""] * 2, ["stale", "refused"], *_factors(2))
+    assert t.put_rows(old, 5) == ({"ghost": "family 'nope' is not served"}, 0)  # s03 is newer: not applied
+    assert not {"stale", "refused"} & interned_sources(t)
+    t.put_task(task("late", source="run-0"), seq=300)  # a dropped source's code is reused safely
+    live = {e.name: e.source for e in t.task_page(None, 1000, None)[0]}
+    assert live["late"] == "run-0" and live["s21"] == "fresh" and live["s02"] == "moved" and live["s22"] == "run-2"
+    assert interned_sources(t) == set(live.values())
+    for k, name in enumerate(sorted(live)):
+        assert t.remove_task(name, seq=400 + k)
+    assert interned_sources(t) == set()
+
+
+def _factors(n: int, l: int = 3, r: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(n, l, r), torch.randn(n, D, r)
 
 
 def test_pages_are_sorted_with_a_cursor_and_a_family_filter():
