@@ -32,6 +32,17 @@ ROOT = Path(__file__).resolve().parents[2]
 START_S = 240
 
 
+def replicas_answering(url: str, want: int = 2, within_s: float = 30.0) -> set[str]:
+    """The replicas that answer /health/ready, asked until ``want`` of them have answered or
+    ``within_s`` has passed: Ray's router may send a burst of calls to one replica (it prefers the
+    less loaded of two, and a fresh replica starts cold), so a fixed number of calls proves nothing."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + within_s
+    while len(seen) < want and time.monotonic() < deadline:
+        seen.add(httpx.get(f"{url}/health/ready").headers["x-mpt-replica"])
+    return seen
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,7 +118,7 @@ def cluster(tiny_dir, backbone, tmp_path_factory):
 
 
 def test_an_upload_through_the_proxy_is_served_by_both_replicas(cluster):
-    ready = {httpx.get(f"{cluster.url}/health/ready").headers["x-mpt-replica"] for _ in range(20)}
+    ready = replicas_answering(cluster.url)
     assert len(ready) == 2, f"the proxy should spread requests over two replicas, saw {ready}"
     r = httpx.post(f"{cluster.url}/tasks", json=factors_json("fresh", cluster.d, seed=11))
     assert r.status_code == 201, r.text
@@ -115,7 +126,7 @@ def test_an_upload_through_the_proxy_is_served_by_both_replicas(cluster):
 
 
 def test_a_training_job_is_run_by_the_ray_worker_and_served_by_both_replicas(cluster, toy_tasks):
-    replicas = {httpx.get(f"{cluster.url}/health/ready").headers["x-mpt-replica"] for _ in range(20)}
+    replicas = replicas_answering(cluster.url)
     body = {"examples": examples(toy_tasks["size"]), "steps": 20, "init": "ones"}
     r = httpx.post(f"{cluster.url}/tasks/trained/train", params={"family": "fam"}, json=body)
     assert r.status_code == 202, r.text
@@ -125,7 +136,7 @@ def test_a_training_job_is_run_by_the_ray_worker_and_served_by_both_replicas(clu
 
 
 def test_kill_9_of_a_replica_under_load_is_replaced_and_loses_no_acknowledged_upload(cluster, record_property):
-    before = {httpx.get(f"{cluster.url}/health/ready").headers["x-mpt-replica"] for _ in range(20)}
+    before = replicas_answering(cluster.url)
     assert len(before) == 2
     stop = threading.Event()
     results: list[tuple[float, int, str]] = []  # (time, status or 0 for no answer, replica)
@@ -191,7 +202,7 @@ def test_kill_9_of_a_replica_under_load_is_replaced_and_loses_no_acknowledged_up
     record_property("kill9_replacement", summary)
     assert after and all(s == 200 for s in after), f"errors after the replacement: {Counter(after)}"
 
-    now = {httpx.get(f"{cluster.url}/health/ready").headers["x-mpt-replica"] for _ in range(20)}
+    now = replicas_answering(cluster.url)
     assert len(now) == 2 and victim not in now
     assert acked, "no upload was acknowledged"
     with httpx.Client(timeout=30) as c:
@@ -202,7 +213,7 @@ def test_kill_9_of_a_replica_under_load_is_replaced_and_loses_no_acknowledged_up
 
 
 def test_sigterm_stops_the_application_and_the_local_cluster(cluster):
-    replicas = {httpx.get(f"{cluster.url}/health/ready").headers["x-mpt-replica"] for _ in range(20)}
+    replicas = replicas_answering(cluster.url)
     ray_processes = _children(cluster.proc.pid)  # gcs_server, raylet (whose children are the workers)
     workers = [p for pid in ray_processes for p in _children(pid)]
     assert len(ray_processes) >= 2 and {_pid(r) for r in replicas} <= set(workers)
