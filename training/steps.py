@@ -22,7 +22,7 @@ def task_loss(backbone: Backbone, params: PromptParams, collator: Collator) -> L
 
     def step(rows: Sequence[Row]) -> tuple[torch.Tensor, dict[str, float]]:
         b = collator(rows)
-        out = prompted_forward(backbone.model, params(b.task), b.input_ids, b.attention_mask, b.labels)
+        out = prompted_forward(backbone.model, params(b.task_host), b.input_ids, b.attention_mask, b.labels)
         loss = plm_loss(out.logits, b.labels)
         return loss, {"plm": float(loss.detach())}
 
@@ -47,7 +47,7 @@ def distill_loss(
     def step(rows: Sequence[Row]) -> tuple[torch.Tensor, dict[str, float]]:
         b = collator(rows)
         n = b.input_ids.shape[0]
-        prompts = torch.cat([student(b.task), teachers[b.task]])  # (2B, l, d): student rows, then teacher rows
+        prompts = torch.cat([student(b.task_host), teachers[b.task]])  # (2B, l, d): student rows, then teacher rows
         twice = lambda x: torch.cat([x, x])  # noqa: E731
         out = prompted_forward(
             backbone.model,
