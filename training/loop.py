@@ -4,6 +4,7 @@ periodic dev evaluation with best-checkpoint selection, checkpoint + resume, a p
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +42,9 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-LossFn = Callable[[list[Row]], tuple[torch.Tensor, dict[str, float]]]
+LossFn = Callable[[list[Row]], tuple[torch.Tensor, "dict[str, torch.Tensor | float]"]]
+"""``loss_fn(rows) -> (loss, logs)``: the loss to minimise and the terms to log, as 0-d tensors (read
+from the device with the loss, in one sync per step) or floats."""
 EvalFn = Callable[[], dict[str, float]]  # must return a "score" key, higher is better
 StepCallback = Callable[[int, int, float, dict[str, float], "dict[str, float] | None"], None]
 """``on_step(step, steps, loss, logs, dev)``, called after every optimizer step (and its checkpoint,
@@ -49,6 +52,13 @@ when one is due) with the 1-based step, the total, the smoothed training loss, t
 terms, and the dev scores when an evaluation ran at this step (else None). It may raise to stop
 the run: the exception propagates out of :meth:`Trainer.run` and the stage writes nothing; a
 later ``resume`` continues from the last checkpoint. It never changes the numbers."""
+
+
+def read_losses(loss: torch.Tensor, logs: dict[str, torch.Tensor | float]) -> tuple[float, dict[str, float]]:
+    """The loss and its logged terms as floats, read from the device at once: the step's one sync."""
+    keys = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
+    values = torch.stack([loss.detach().float()] + [logs[k].detach().float() for k in keys]).tolist()
+    return values[0], {**logs, **dict(zip(keys, values[1:]))}
 
 
 def make_optimizer(params: PromptParams, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -143,15 +153,14 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = g["base_lr"] * cfg.lr_factor(step)
         loss, logs = self.loss_fn(self.sampler.next_batch())
-        if not torch.isfinite(loss):
-            value = float(loss.detach())
+        value, logs = read_losses(loss, logs)
+        if not math.isfinite(value):
             raise FloatingPointError(f"{self.desc}: loss became {value} at step {step + 1}; lower the lr")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for p in self.params.parameters() if p.requires_grad], cfg.grad_clip)
         self.opt.step()
-        value = float(loss.detach())
         self.loss_avg = value if self.loss_avg is None else 0.9 * self.loss_avg + 0.1 * value
         done = step + 1
         bar.update(1)
