@@ -78,16 +78,17 @@ def adapt(
     family: str,
     cfg: TrainConfig,
     acfg: AdaptConfig,
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     resume: bool = False,
     overwrite: bool = False,
     on_step: StepCallback | None = None,
     write: Writer | None = None,
 ) -> dict:
     """Adapt ``family`` to the target ``tasks`` and write the result to ``store`` (or hand it to
-    ``write``); returns the report (also in ``<run_dir>/run.json``). ``on_step`` sees every
+    ``write``); returns the report (also in ``<run_dir>/run.json``, with the checkpoints; with
+    ``run_dir=None`` nothing goes to disk, as for a training job). ``on_step`` sees every
     optimizer step and may raise to cancel: nothing of a cancelled group is written."""
-    run_dir = Path(run_dir)
+    run_dir = None if run_dir is None else Path(run_dir)
     write = write or store_writer(store, overwrite)
     src = store.get_family(family)
     check_compatible(src.name, src.fingerprint, backbone.fingerprint)
@@ -103,7 +104,8 @@ def adapt(
     reports = {}
     for group in groups:
         name = acfg.new_family if acfg.mode == "group" else group[0].name
-        reports[name] = _adapt_group(backbone, group, src, u0, v0, cfg, acfg, run_dir / name, resume, on_step, write)
+        group_dir = None if run_dir is None else run_dir / name
+        reports[name] = _adapt_group(backbone, group, src, u0, v0, cfg, acfg, group_dir, resume, on_step, write)
     report = {
         "stage": "adapt",
         "mode": acfg.mode,
@@ -114,7 +116,8 @@ def adapt(
         "config": asdict(cfg),
         "results": reports,
     }
-    write_report(run_dir, report)
+    if run_dir is not None:
+        write_report(run_dir, report)
     return report
 
 
@@ -126,7 +129,7 @@ def _adapt_group(
     v0: torch.Tensor,  # (d, r)
     cfg: TrainConfig,
     acfg: AdaptConfig,
-    run_dir: Path,
+    run_dir: Path | None,
     resume: bool,
     on_step: StepCallback | None,
     write: Writer,

@@ -1,5 +1,6 @@
 """The training loop shared by every stage: AdamW with warmup + linear decay, gradient clipping,
-periodic dev evaluation with best-checkpoint selection, checkpoint + resume, a progress bar."""
+periodic dev evaluation with best-checkpoint selection, checkpoint + resume, a progress bar.
+Without a run directory (a training job: nothing to resume from) it keeps nothing on disk."""
 
 from __future__ import annotations
 
@@ -77,7 +78,9 @@ def make_optimizer(params: PromptParams, cfg: TrainConfig) -> torch.optim.Optimi
 
 class Trainer:
     """Runs ``cfg.steps`` optimizer steps of ``loss_fn`` on ``sampler``'s batches; keeps the best
-    parameters on dev when ``evaluate`` is given (and loads them back at the end)."""
+    parameters on dev when ``evaluate`` is given (and loads them back at the end). With a
+    ``run_dir`` it checkpoints there (``save_every``) and writes the history; ``run_dir=None``
+    writes nothing (and cannot ``resume``). Either way the numbers are the same."""
 
     def __init__(
         self,
@@ -85,16 +88,18 @@ class Trainer:
         loss_fn: LossFn,
         sampler: Sampler,
         cfg: TrainConfig,
-        run_dir: str | Path,
+        run_dir: str | Path | None,
         evaluate: EvalFn | None = None,
         desc: str = "train",
         resume: bool = False,
         on_step: StepCallback | None = None,
     ):
         self.params, self.loss_fn, self.sampler, self.cfg = params, loss_fn, sampler, cfg
-        self.run_dir, self.evaluate, self.desc, self.resume = Path(run_dir), evaluate, desc, resume
-        self.on_step = on_step
-        self.ckpt = Checkpointer(self.run_dir)
+        if resume and run_dir is None:
+            raise ValueError(f"{desc}: resume needs a run directory")
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.evaluate, self.desc, self.resume, self.on_step = evaluate, desc, resume, on_step
+        self.ckpt = None if self.run_dir is None else Checkpointer(self.run_dir)
         self.opt = make_optimizer(params, cfg)
         default_every = max(1, cfg.steps // 5)
         self.eval_every = (default_every if cfg.eval_every is None else cfg.eval_every) if evaluate else 0
@@ -107,7 +112,8 @@ class Trainer:
         self.best_step: int | None = None
         self.best_score: float | None = None
         self.loss_avg: float | None = None
-        start, elapsed = self._restore() if self.resume and self.ckpt.exists() else (0, 0.0)
+        resuming = self.resume and self.ckpt is not None and self.ckpt.exists()
+        start, elapsed = self._restore() if resuming else (0, 0.0)
         self.t0 = time.perf_counter() - elapsed
         bar = tqdm(
             total=cfg.steps,
@@ -132,7 +138,9 @@ class Trainer:
             self.best_score,
             self.history,
         )
-        (self.run_dir / f"{self.desc.replace(' ', '_')}.history.json").write_text(json.dumps(self.history, indent=1))
+        if self.run_dir is not None:
+            history = self.run_dir / f"{self.desc.replace(' ', '_')}.history.json"
+            history.write_text(json.dumps(self.history, indent=1))
         return result
 
     def _restore(self) -> tuple[int, float]:
@@ -176,7 +184,7 @@ class Trainer:
         elif done % max(1, cfg.steps // 50) == 0:
             self.history.append({"step": done, "loss": self.loss_avg, **logs})
         bar.set_postfix(postfix, refresh=False)  # refreshing here would ignore mininterval
-        if (self.save_every and done % self.save_every == 0) or done == cfg.steps:
+        if self.ckpt is not None and ((self.save_every and done % self.save_every == 0) or done == cfg.steps):
             self._save(done)
         if self.on_step is not None:
             self.on_step(done, cfg.steps, self.loss_avg, logs, scores)

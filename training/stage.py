@@ -75,12 +75,12 @@ def run_stage(
     backbone: Backbone,
     plan: StagePlan,
     cfg: TrainConfig,
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     resume: bool = False,
     on_step: StepCallback | None = None,
 ) -> StageOutcome:
     """Check the parameter count, train (keeping the best on dev), and score each task; the
-    trained parameters are left in ``plan.params``."""
+    trained parameters are left in ``plan.params``. ``run_dir`` None: no checkpoints, no files."""
     count = check_param_count(plan.label, plan.params, plan.expected, plan.formula)
     collator = collator_for(backbone, cfg)
     loss = plan.loss or task_loss(backbone, plan.params, collator)

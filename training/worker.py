@@ -20,7 +20,6 @@ import io
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -91,8 +90,7 @@ class Worker:
         hook = StepHook(self, job)
         cfg, acfg = train_configs(job)
         try:
-            run_dir = tempfile.TemporaryDirectory(prefix=f"mpt-job-{job.id}-")
-            with self._heartbeat(job, hook), run_dir, self._quiet():
+            with self._heartbeat(job, hook), self._quiet():
                 report = adapt(
                     self.backbone,
                     [task_data(job)],
@@ -100,7 +98,7 @@ class Worker:
                     job.family,
                     cfg,
                     acfg,
-                    run_dir.name,
+                    None,  # nothing on disk: a requeued job starts over, so a checkpoint would never be read
                     overwrite=job.spec.overwrite,
                     on_step=hook,
                     write=lambda family, tasks: kept.append((family, tasks)),

@@ -115,3 +115,24 @@ def test_a_name_clash_is_a_conflict_refused_before_training(backbone, toy_tasks,
         acfg = AdaptConfig(mode=mode, new_family=new_family)
         adapt(backbone, [target], store, "src", cfg(), acfg, tmp_path / "run", on_step=lambda s, *_: steps.append(s))
     assert steps == [] and store.get_task("alpha").family == "src"
+
+
+def test_without_a_run_directory_nothing_goes_to_disk_and_the_numbers_are_the_same(
+    backbone, toy_tasks, tmp_path, monkeypatch
+):
+    """What a training job does (it never resumes): no checkpoints, history or run.json."""
+    with_dir, without = source_store(tmp_path / "a", backbone), source_store(tmp_path / "b", backbone)
+    task, c = toy_tasks["temperature"], cfg(save_every=2)
+    report = adapt(backbone, [task], with_dir, "src", c, AdaptConfig(shots=16), tmp_path / "run")
+    assert (tmp_path / "run" / "run.json").is_file() and any((tmp_path / "run").rglob("*.safetensors"))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    bare = adapt(backbone, [task], without, "src", c, AdaptConfig(shots=16), None)
+    assert list(work.iterdir()) == []
+    assert torch.equal(without.get_task("temperature").u, with_dir.get_task("temperature").u)
+    assert torch.equal(without.get_task("temperature").v, with_dir.get_task("temperature").v)
+    strip = lambda r: {k: v for k, v in r["results"]["temperature"].items() if k != "seconds"}  # noqa: E731
+    assert strip(bare) == strip(report)
+    with pytest.raises(ValueError, match="resume needs a run directory"):
+        adapt(backbone, [task], without, "src", c, AdaptConfig(shots=16), None, resume=True, overwrite=True)
