@@ -27,26 +27,19 @@ from .data import TaskData, k_shot
 from .loop import StepCallback
 from .prompt_params import PromptParams
 from .sampler import MultitaskSampler, SingleTaskSampler
-from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_report
+from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_learnt, write_report
 
 __all__ = ["MODES", "AdaptConfig", "Writer", "adapt", "initial_factors", "store_writer"]
 
-Writer = Callable[[Family | None, list[Task]], None]
-"""``write(family, tasks)``: store what one group learnt — ``family`` is the new family (modes full,
-group, prompt; None for factors), ``tasks`` its tasks. :func:`store_writer` is the default; a
-training worker passes one that keeps them, to write them in the job's own transaction."""
+Writer = Callable[[list[Family], list[Task]], None]
+"""``write(families, tasks)``: store what the whole run learnt, once at its end — ``families`` the new
+families (modes full, group, prompt; none for factors), ``tasks`` every task. :func:`store_writer` is
+the default; a training worker passes one that keeps them, to write them in the job's own transaction."""
 
 
 def store_writer(store: Store, overwrite: bool) -> Writer:
-    """Write the family (when there is one), then each task, to ``store``."""
-
-    def write(family: Family | None, tasks: list[Task]) -> None:
-        if family is not None:
-            store.put_family(family, overwrite=overwrite)
-        for task in tasks:
-            store.put_task(task, overwrite=overwrite)
-
-    return write
+    """Write the families, then every task in one transaction (:func:`.stage.write_learnt`)."""
+    return lambda families, tasks: write_learnt(store, families, tasks, overwrite)
 
 
 def initial_factors(store: Store, family: Family, how: str) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -101,11 +94,16 @@ def adapt(
     refuse_clashes(store, new_families, [t.name for t in tasks], overwrite)
 
     groups = [list(tasks)] if acfg.mode == "group" else [[t] for t in tasks]
-    reports = {}
-    for group in groups:
+    reports, families, learnt = {}, [], []
+    for group in groups:  # every group trains before anything is written: all of them or none
         name = acfg.new_family if acfg.mode == "group" else group[0].name
         group_dir = None if run_dir is None else run_dir / name
-        reports[name] = _adapt_group(backbone, group, src, u0, v0, cfg, acfg, group_dir, resume, on_step, write)
+        fam, group_tasks, reports[name] = _adapt_group(
+            backbone, group, src, u0, v0, cfg, acfg, group_dir, resume, on_step
+        )
+        families += [] if fam is src else [fam]
+        learnt += group_tasks
+    write(families, learnt)
     report = {
         "stage": "adapt",
         "mode": acfg.mode,
@@ -132,8 +130,8 @@ def _adapt_group(
     run_dir: Path | None,
     resume: bool,
     on_step: StepCallback | None,
-    write: Writer,
-) -> dict:
+) -> tuple[Family, list[Task], dict]:
+    """Train one group; returns its family (``src`` for mode factors), its tasks and its report."""
     mode, tau = acfg.mode, len(group)
     seed = task_seed(cfg.seed, group[0].name if tau == 1 else acfg.new_family)
     torch.manual_seed(seed)
@@ -160,16 +158,19 @@ def _adapt_group(
         else:
             u, v = params.factors(i)
             tasks.append(Task(t.name, fam.name, u.cpu(), v.cpu(), source=source))
-    write(None if mode == "factors" else fam, tasks)
     summary = outcome.summary()
-    return {
-        "family": fam.name,
-        "tasks": [t.name for t in group],
-        "trainable_params": summary.pop("trainable_params"),
-        "train_examples": {t.name: len(t.train) for t in group},
-        **summary,
-        "metrics": outcome.metrics,
-    }
+    return (
+        fam,
+        tasks,
+        {
+            "family": fam.name,
+            "tasks": [t.name for t in group],
+            "trainable_params": summary.pop("trainable_params"),
+            "train_examples": {t.name: len(t.train) for t in group},
+            **summary,
+            "metrics": outcome.metrics,
+        },
+    )
 
 
 def _target_params(

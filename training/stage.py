@@ -2,7 +2,8 @@
 
     the stage builds its parameters, sampler and loss  ->  a :class:`StagePlan`
     run_stage:  check the trainable count -> loop (Trainer, best on dev kept) -> final metrics
-    the stage writes what it learnt to the store (after refuse_clashes) -> write_report (run.json)
+    the stage writes what it learnt to the store (refuse_clashes first; write_learnt: its tasks in
+    one transaction) -> write_report (run.json)
 
 so a stage file holds only what differs: how its parameters are built, which sampler and loss,
 and what it stores. The pieces every stage shares live here too: the per-task seed, the
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from prompts_store import Conflict, Store
+from prompts_store import Conflict, Family, Store, Task
 from prompts_store.atomic import atomic_write
 from prompts_store.backbone import Backbone
 
@@ -110,6 +111,16 @@ def refuse_clashes(store: Store, families: Sequence[str], tasks: Sequence[str], 
     clash = [f"family {f}" for f in families if store.has_family(f)] + [f"task {t}" for t in tasks if store.has_task(t)]
     if clash:
         raise NameClash(f"already in the store: {', '.join(clash)}; pass --overwrite to replace")
+
+
+def write_learnt(store: Store, families: Sequence[Family], tasks: Sequence[Task], overwrite: bool) -> None:
+    """Store what a stage learnt: its new families, then ALL its tasks in one transaction
+    (``put_tasks``), so a reader never sees part of a stage's tasks and a failed write (a clash with
+    a concurrent upload, a crash) leaves none of them. The store has no batch write of families:
+    each is its own transaction, written first so the tasks find them."""
+    for family in families:
+        store.put_family(family, overwrite=overwrite)
+    store.put_tasks(tasks, overwrite=overwrite)
 
 
 def task_seed(seed: int, name: str) -> int:

@@ -86,7 +86,7 @@ class Worker:
     def run_job(self, job: Job) -> Job | None:
         """Train one claimed job and finish it; the job as it ended (None when it was lost)."""
         t0 = time.perf_counter()
-        kept: list[tuple[Family | None, list[Task]]] = []
+        kept: list[tuple[list[Family], list[Task]]] = []
         hook = StepHook(self, job)
         cfg, acfg = train_configs(job)
         try:
@@ -101,10 +101,12 @@ class Worker:
                     None,  # nothing on disk: a requeued job starts over, so a checkpoint would never be read
                     overwrite=job.spec.overwrite,
                     on_step=hook,
-                    write=lambda family, tasks: kept.append((family, tasks)),
+                    write=lambda families, tasks: kept.append((families, tasks)),
                 )
             result = report["results"][job.task]
-            family, tasks = kept[0]
+            (families, tasks), family = kept[0], None
+            if families:  # modes full and prompt: the family of one task
+                (family,) = families
             ended = self.store.finish_job(
                 job.id,
                 self.id,

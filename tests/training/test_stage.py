@@ -136,3 +136,40 @@ def test_without_a_run_directory_nothing_goes_to_disk_and_the_numbers_are_the_sa
     assert strip(bare) == strip(report)
     with pytest.raises(ValueError, match="resume needs a run directory"):
         adapt(backbone, [task], without, "src", c, AdaptConfig(shots=16), None, resume=True, overwrite=True)
+
+
+class Upload:
+    """``on_step`` that stores a task named ``name`` at step ``at`` of the first run that reaches it: an
+    upload racing the training under a name the stage is about to write."""
+
+    def __init__(self, store, name: str, family: str, at: int = 2):
+        self.store, self.name, self.family, self.at, self.done = store, name, family, at, False
+
+    def __call__(self, step, *_):
+        if step == self.at and not self.done:
+            fam = self.store.get_family(self.family)
+            self.store.put_task(Task(self.name, fam.name, torch.ones(fam.length, 1), torch.ones(fam.d, 1)))
+            self.done = True
+
+
+def test_adapt_writes_all_its_tasks_in_one_transaction_or_none(backbone, toy_tasks, tmp_path):
+    store = source_store(tmp_path / "store", backbone)
+    targets = [toy_tasks["temperature"], toy_tasks["polarity"]]
+    race = Upload(store, "polarity", "src")
+    with pytest.raises(Conflict, match="'polarity' already exists"):
+        adapt(backbone, targets, store, "src", cfg(steps=3), AdaptConfig(), tmp_path / "run", on_step=race)
+    assert race.done and not store.has_task("temperature")  # the first target is not written alone
+    assert store.get_task("polarity").source != "mpt:adapt:factors:from=src"
+
+
+def test_distill_writes_its_tasks_in_one_transaction_or_none(backbone, toy_tasks, tmp_path):
+    from training.config import DistillConfig
+    from training.distill import distill
+
+    store = source_store(tmp_path / "store", backbone)
+    tasks = [toy_tasks[n] for n in ("polarity", "animal", "size")]
+    dcfg = DistillConfig(distill=False, shared_init="random", prompt_length=L)
+    race = Upload(store, "size", "src")  # into the source family: the stage's own family does not exist yet
+    with pytest.raises(Conflict, match="'size' already exists"):
+        distill(backbone, tasks, store, "mpt", cfg(steps=3), dcfg, tmp_path / "run", on_step=race)
+    assert race.done and not store.has_task("polarity") and not store.has_task("animal")
