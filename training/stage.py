@@ -30,7 +30,7 @@ from .batching import Collator
 from .config import TrainConfig
 from .data import TaskData
 from .evaluate import evaluate_prompt
-from .loop import EvalFn, LossFn, Sampler, StepCallback, Trainer, TrainResult
+from .loop import LossFn, Sampler, StepCallback, Trainer, TrainResult
 from .prompt_params import PromptParams, init_prompt
 from .steps import task_loss
 
@@ -91,7 +91,9 @@ def run_stage(
     metrics = {}
     if plan.evaluate:
         for k, task in enumerate(plan.tasks):
-            metrics[task.name] = final_metrics(backbone, plan.params.task_prompt(k), task, collator, cfg)
+            prompt = plan.params.task_prompt(k)
+            known = evaluate.known(k, prompt) if evaluate is not None else None
+            metrics[task.name] = final_metrics(backbone, prompt, task, collator, cfg, known)
     return StageOutcome(count, result, metrics)
 
 
@@ -134,23 +136,50 @@ def collator_for(backbone: Backbone, cfg: TrainConfig) -> Collator:
 
 def dev_evaluator(
     backbone: Backbone, params: PromptParams, tasks: Sequence[TaskData], collator: Collator, cfg: TrainConfig
-) -> EvalFn | None:
+) -> DevEvaluator | None:
     """Mean dev score over the tasks that have a dev split; None when none has one.
     ``params`` task k is evaluated on ``tasks[k]``."""
     with_dev = [(k, t) for k, t in enumerate(tasks) if t.eval_split()]
-    if not with_dev:
-        return None
+    return DevEvaluator(backbone, params, with_dev, collator, cfg) if with_dev else None
 
-    def evaluate() -> dict[str, float]:
-        scores = {}
-        for k, t in with_dev:
+
+class DevEvaluator:
+    """The trainer's ``evaluate``: the mean dev score (checkpoint selection). It keeps the full
+    metrics of its best evaluation (the trainer's rule: the first highest mean), so that the final
+    metrics of those parameters, which the trainer loads back at the end, are not computed again."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        params: PromptParams,
+        with_dev: list[tuple[int, TaskData]],
+        collator: Collator,
+        cfg: TrainConfig,
+    ):
+        self.backbone, self.params, self.with_dev, self.collator, self.cfg = backbone, params, with_dev, collator, cfg
+        self.best_score: float | None = None
+        self.best: dict[int, tuple[torch.Tensor, dict]] = {}  # task k -> (prompt, metrics on all of dev)
+
+    def __call__(self) -> dict[str, float]:
+        scores, seen, cap = {}, {}, self.cfg.eval_max_examples
+        for k, t in self.with_dev:
             dev = t.split("dev")
-            dev = dev[: cfg.eval_max_examples] if cfg.eval_max_examples else dev
-            prompt = params.task_prompt(k)
-            scores[t.name] = evaluate_prompt(backbone, prompt, t, dev, collator, cfg.eval_batch_size)["score"]
-        return {"score": sum(scores.values()) / len(scores), **({} if len(scores) == 1 else scores)}
+            prompt = self.params.task_prompt(k)
+            metrics = evaluate_prompt(
+                self.backbone, prompt, t, dev[:cap] if cap else dev, self.collator, self.cfg.eval_batch_size
+            )
+            scores[t.name] = metrics["score"]
+            if not cap or len(dev) <= cap:
+                seen[k] = (prompt, metrics)
+        score = sum(scores.values()) / len(scores)
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best = score, seen
+        return {"score": score, **({} if len(scores) == 1 else scores)}
 
-    return evaluate
+    def known(self, k: int, prompt: torch.Tensor) -> dict | None:
+        """The metrics on all of dev of task k's ``prompt`` when the best evaluation had exactly it."""
+        hit = self.best.get(k)
+        return dict(hit[1]) if hit is not None and torch.equal(hit[0], prompt) else None
 
 
 def check_param_count(what: str, params: PromptParams, expected: int, formula: str) -> int:
@@ -162,12 +191,20 @@ def check_param_count(what: str, params: PromptParams, expected: int, formula: s
 
 
 def final_metrics(
-    backbone: Backbone, prompt: torch.Tensor, task: TaskData, collator: Collator, cfg: TrainConfig
+    backbone: Backbone,
+    prompt: torch.Tensor,
+    task: TaskData,
+    collator: Collator,
+    cfg: TrainConfig,
+    known_dev: dict | None = None,
 ) -> dict:
-    """Metrics on the test split when there is one, else dev; empty when neither exists."""
+    """Metrics on the test split when there is one, else dev (``known_dev``: already measured on
+    all of dev for this prompt); empty when neither exists."""
     split = "test" if task.splits.get("test") else task.eval_split()
     if split is None:
         return {}
+    if split == "dev" and known_dev is not None:
+        return {"split": split, **known_dev}
     return {"split": split, **evaluate_prompt(backbone, prompt, task, task.split(split), collator, cfg.eval_batch_size)}
 
 

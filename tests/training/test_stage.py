@@ -173,3 +173,23 @@ def test_distill_writes_its_tasks_in_one_transaction_or_none(backbone, toy_tasks
     with pytest.raises(Conflict, match="'size' already exists"):
         distill(backbone, tasks, store, "mpt", cfg(steps=3), dcfg, tmp_path / "run", on_step=race)
     assert race.done and not store.has_task("polarity") and not store.has_task("animal")
+
+
+def test_the_final_dev_metrics_reuse_the_best_evaluation_and_equal_a_fresh_one(
+    backbone, toy_tasks, tmp_path, monkeypatch
+):
+    import training.stage as stage
+    from prompts_store import compose
+    from training.evaluate import evaluate_prompt
+
+    calls = []
+    monkeypatch.setattr(stage, "evaluate_prompt", lambda *a, **k: calls.append(1) or evaluate_prompt(*a, **k))
+    store, full = source_store(tmp_path / "store", backbone), toy_tasks["temperature"]
+    task = TaskData("temperature", {"train": full.train[:16], "dev": full.split("dev")[:8]})  # no test split
+    report = adapt(backbone, [task], store, "src", cfg(), AdaptConfig(), None)
+    assert len(calls) == 3  # steps 4, 8, 12; none more for the final metrics on dev
+    t, fam = store.get_task("temperature"), store.get_family("src")
+    prompt = compose(fam.shared, t.u[None], t.v[None])[0]
+    collator = Collator(backbone.tokenizer, backbone.device)
+    fresh = evaluate_prompt(backbone, prompt, task, task.split("dev"), collator, cfg().eval_batch_size)
+    assert report["results"]["temperature"]["metrics"]["temperature"] == {"split": "dev", **fresh}
