@@ -144,7 +144,8 @@ def dev_evaluator(
 
 
 class DevEvaluator:
-    """The trainer's ``evaluate``: the mean dev score (checkpoint selection). It keeps the full
+    """The trainer's ``evaluate``: the mean dev score (checkpoint selection), and with one task its
+    other metrics (exact match, rank accuracy, ...). It keeps the full
     metrics of its best evaluation (the trainer's rule: the first highest mean), so that the final
     metrics of those parameters, which the trainer loads back at the end, are not computed again."""
 
@@ -161,7 +162,7 @@ class DevEvaluator:
         self.best: dict[int, tuple[torch.Tensor, dict]] = {}  # task k -> (prompt, metrics on all of dev)
 
     def __call__(self) -> dict[str, float]:
-        scores, seen, cap = {}, {}, self.cfg.eval_max_examples
+        scores, seen, cap, metrics = {}, {}, self.cfg.eval_max_examples, {}
         for k, t in self.with_dev:
             dev = t.split("dev")
             prompt = self.params.task_prompt(k)
@@ -174,7 +175,9 @@ class DevEvaluator:
         score = sum(scores.values()) / len(scores)
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best = score, seen
-        return {"score": score, **({} if len(scores) == 1 else scores)}
+        if len(scores) == 1:  # one task: its metrics too (exact match, rank accuracy: a job's progress shows them)
+            return {"score": score, **{k: v for k, v in metrics.items() if k != "score"}}
+        return {"score": score, **scores}
 
     def known(self, k: int, prompt: torch.Tensor) -> dict | None:
         """The metrics on all of dev of task k's ``prompt`` when the best evaluation had exactly it."""
