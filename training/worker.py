@@ -2,6 +2,7 @@
 ``mpt train adapt`` (:func:`training.adapt.adapt`, the job's mode, steps and seed, every other
 setting the command's default), so a job's factors are the command's, bit for bit.
 
+    start: one throwaway training step (training.warm_up), so no job pays the process's first-step costs
     loop:  claim (atomic; expires stale jobs first)  ->  TaskData from the job's examples
            -> adapt(..., on_step=progress, write=keep)  ->  finish: the task is written in the
               same transaction that marks the job succeeded (or the job fails / is cancelled)
@@ -32,6 +33,7 @@ from prompts_store.jobs import Job
 from .adapt import adapt
 from .config import AdaptConfig, TrainConfig, WorkerConfig
 from .data import Example, TaskData
+from .warm_up import warm_up
 
 log = logging.getLogger("mpt.worker")
 
@@ -66,9 +68,11 @@ class Worker:
         self.backbone, self.store, self.cfg = backbone, store, cfg
         self.id = cfg.worker_id or default_worker_id()
         self.stop = stop or threading.Event()
+        self.ready = threading.Event()  # set once warmed up, as it starts claiming
 
     def run(self) -> int:
-        """Claim and run jobs until stopped (or ``max_jobs`` ran); returns how many ran."""
+        """Warm up, then claim and run jobs until stopped (or ``max_jobs`` ran); returns how many ran."""
+        self.warm_up()
         done = 0
         while not self.stop.is_set() and (self.cfg.max_jobs is None or done < self.cfg.max_jobs):
             try:
@@ -82,6 +86,16 @@ class Worker:
             self.run_job(job)
             done += 1
         return done
+
+    def warm_up(self) -> None:
+        """A throwaway step and evaluation (:mod:`.warm_up`): the first job does not pay the process's
+        one-time costs. A failure is logged, not raised: the jobs will say what is wrong."""
+        try:
+            seconds = warm_up(self.backbone)
+            log.info("worker %s: warmed up in %.2fs", self.id, seconds)
+        except Exception as e:
+            log.warning("worker %s: warm-up failed (%s: %s); claiming jobs anyway", self.id, type(e).__name__, e)
+        self.ready.set()
 
     def run_job(self, job: Job) -> Job | None:
         """Train one claimed job and finish it; the job as it ended (None when it was lost)."""

@@ -130,3 +130,22 @@ def test_mode_full_writes_a_family_of_one(backbone, toy_tasks, tmp_path):
     assert ended.status == "succeeded"
     assert store.get_task("heat").family == "heat" and store.get_family("heat").length == L
     assert not torch.equal(store.get_family("heat").shared, store.get_family("src").shared)
+
+
+def test_the_warm_up_changes_no_weight_and_no_random_state(backbone):
+    from training.warm_up import warm_up
+
+    from ..conftest import assert_bit_identical, weights_snapshot
+
+    before, rng = weights_snapshot(backbone.model), torch.get_rng_state()
+    assert warm_up(backbone) > 0
+    assert_bit_identical(before, backbone.model)
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_a_running_worker_warms_up_then_runs_its_jobs(backbone, toy_tasks, tmp_path):
+    store = seeded_store(f"sqlite:///{tmp_path / 's.db'}", backbone)
+    job = store.submit_job("heat", "src", "factors", JobSpec(rows(toy_tasks["temperature"], "train", 8), steps=3))
+    w = worker(backbone, store, max_jobs=1, poll_s=0.01)
+    assert not w.ready.is_set() and w.run() == 1 and w.ready.is_set()
+    assert store.get_job(job.id).status == "succeeded" and store.has_task("heat")
