@@ -7,11 +7,13 @@ setting the command's default), so a job's factors are the command's, bit for bi
            -> adapt(..., on_step=progress, write=keep)  ->  finish: the task is written in the
               same transaction that marks the job succeeded (or the job fails / is cancelled)
 
-While a job runs, a heartbeat thread renews its lease every ``lease_s / 3`` (so slow phases, such
-as the final evaluation, never lose it) and learns of cancel requests; the step hook writes the
-step and loss at most every ``progress_s`` and stops the run by raising at the next step when a
-cancel was asked, the job's timeout passed, the job was lost (requeued after a lost lease) or
-the worker is stopping (SIGTERM: the job goes back to the queue without spending an attempt).
+While a job runs, a heartbeat thread is its one writer: it writes the step, loss and dev metrics
+that the step hook hands it (at most every ``progress_s``), renews the lease every ``lease_s / 3``
+otherwise (so slow phases, such as the final evaluation, never lose it) and learns of cancel
+requests, so training never waits on the database. The step hook stops the run by raising at the
+next step when a cancel was asked, the job's timeout passed, the job was lost (requeued after a
+lost lease) or the worker is stopping (SIGTERM: the job goes back to the queue without spending
+an attempt).
 """
 
 from __future__ import annotations
@@ -117,11 +119,29 @@ class Worker:
                     on_step=hook,
                     write=lambda families, tasks: kept.append((families, tasks)),
                 )
-            result = report["results"][job.task]
-            (families, tasks), family = kept[0], None
-            if families:  # modes full and prompt: the family of one task
-                (family,) = families
-            ended = self.store.finish_job(
+        except Stop as e:
+            ended = self._stopped(job, e)
+        except JobLost as e:
+            log.warning("job %d task=%s: lost (%s); its result is dropped", job.id, job.task, e)
+            return None
+        except Exception as e:  # the run failed: the job says why, nothing is written
+            ended = self._finish_quietly(job, "failed", f"{type(e).__name__}: {e}", hook)
+        else:
+            ended = self._succeeded(job, report["results"][job.task], *kept[0])
+        if ended is not None:
+            self._log(ended, time.perf_counter() - t0)
+        return ended
+
+    # ---- pieces -----------------------------------------------------------------------------------
+    def _succeeded(self, job: Job, result: dict, families: list[Family], tasks: list[Task]) -> Job | None:
+        """Write the trained task and mark the job succeeded, in one transaction. When the database
+        cannot be reached the job is not failed (its training was fine): its lease runs out and the
+        claim rules requeue it."""
+        family = None
+        if families:  # modes full and prompt: the family of one task
+            (family,) = families
+        try:
+            return self.store.finish_job(
                 job.id,
                 self.id,
                 "succeeded",
@@ -130,18 +150,14 @@ class Worker:
                 loss=result["final_train_loss"],
                 dev=result["metrics"].get(job.task),  # on dev (the job has no test split); {} without dev
             )
-        except Stop as e:
-            ended = self._stopped(job, e)
         except JobLost as e:
             log.warning("job %d task=%s: lost (%s); its result is dropped", job.id, job.task, e)
-            return None
-        except Exception as e:  # the run failed: the job says why, nothing is written
-            ended = self._finish_quietly(job, "failed", f"{type(e).__name__}: {e}", hook)
-        if ended is not None:
-            self._log(ended, time.perf_counter() - t0)
-        return ended
+        except StoreError as e:
+            log.error(
+                "job %d task=%s: trained, but could not be recorded (%s); it will be requeued", job.id, job.task, e
+            )
+        return None
 
-    # ---- pieces -----------------------------------------------------------------------------------
     def _stopped(self, job: Job, stop: Stop) -> Job | None:
         if stop.status == "lost":
             log.warning("job %d task=%s: %s; its result is dropped", job.id, job.task, stop)
@@ -164,19 +180,25 @@ class Worker:
 
     @contextlib.contextmanager
     def _heartbeat(self, job: Job, hook: StepHook) -> Iterator[None]:
-        """Renew the job's lease every ``lease_s / 3`` from a thread; learn of cancels and loss."""
+        """The job's one writer while it trains, a thread: it writes the progress the step hook hands
+        it (at most every ``progress_s``) and otherwise renews the lease every ``lease_s / 3``, and
+        learns of cancels and of a lost job. Training never waits on the database, and a database
+        away for a while (StoreError) only delays the writes: the lease rules decide."""
         done = threading.Event()
 
         def beat() -> None:
-            while not done.wait(self.cfg.lease_s / 3):
+            while not done.is_set():
+                hook.due.wait(self.cfg.lease_s / 3)
+                hook.due.clear()
+                step, loss, dev = hook.progress
                 try:
-                    if self.store.job_progress(job.id, self.id):
+                    if self.store.job_progress(job.id, self.id, step=step, loss=loss, dev=dev):
                         hook.cancelled = True
                 except JobLost as e:
                     hook.lost = str(e)
                     return
-                except StoreError as e:  # the database is away: the lease may run out; the claim rules decide
-                    log.warning("job %d: heartbeat failed: %s", job.id, e)
+                except StoreError as e:
+                    log.warning("job %d: progress / heartbeat not written: %s", job.id, e)
 
         thread = threading.Thread(target=beat, name=f"mpt-heartbeat-{job.id}", daemon=True)
         thread.start()
@@ -184,6 +206,7 @@ class Worker:
             yield
         finally:
             done.set()
+            hook.due.set()
             thread.join()
 
     @contextlib.contextmanager
@@ -210,12 +233,16 @@ class Worker:
 
 
 class StepHook:
-    """``on_step`` of a job's run: progress at most every ``progress_s``, and the reasons to stop."""
+    """``on_step`` of a job's run: hands its progress to the heartbeat thread (at most every
+    ``progress_s``, and at every dev evaluation and the last step) and stops the run, by raising, for
+    the reasons that thread or the clock give. It never writes to the store itself."""
 
     def __init__(self, worker: Worker, job: Job):
         self.worker, self.job = worker, job
         self.started = time.monotonic()
-        self.last_write = 0.0
+        self.last_handed = 0.0
+        self.due = threading.Event()  # progress to write (the heartbeat thread waits on it)
+        self.progress: tuple[int | None, float | None, dict | None] = (None, None, None)  # step, loss, dev
         self.cancelled = False
         self.lost: str | None = None
         self.loss: float | None = None
@@ -224,12 +251,10 @@ class StepHook:
         w, job = self.worker, self.job
         self.loss = loss
         now = time.monotonic()
-        if dev is not None or step == steps or now - self.last_write >= w.cfg.progress_s:
-            self.last_write = now
-            try:
-                self.cancelled |= w.store.job_progress(job.id, w.id, step=step, loss=loss, dev=dev)
-            except JobLost as e:
-                self.lost = str(e)
+        if dev is not None or step == steps or now - self.last_handed >= w.cfg.progress_s:
+            self.last_handed = now
+            self.progress = (step, loss, dev if dev is not None else self.progress[2])  # one assignment: atomic
+            self.due.set()
         if self.lost:
             raise Stop("lost", self.lost)
         if self.cancelled:
