@@ -76,11 +76,13 @@ def adapt(
     overwrite: bool = False,
     on_step: StepCallback | None = None,
     write: Writer | None = None,
+    progress: bool = True,
 ) -> dict:
     """Adapt ``family`` to the target ``tasks`` and write the result to ``store`` (or hand it to
     ``write``); returns the report (also in ``<run_dir>/run.json``, with the checkpoints; with
     ``run_dir=None`` nothing goes to disk, as for a training job). ``on_step`` sees every
-    optimizer step and may raise to cancel: nothing of a cancelled group is written."""
+    optimizer step and may raise to cancel: nothing of a cancelled group is written. ``progress``
+    False: no progress bars or messages on stderr."""
     run_dir = None if run_dir is None else Path(run_dir)
     write = write or store_writer(store, overwrite)
     src = store.get_family(family)
@@ -99,7 +101,7 @@ def adapt(
         name = acfg.new_family if acfg.mode == "group" else group[0].name
         group_dir = None if run_dir is None else run_dir / name
         fam, group_tasks, reports[name] = _adapt_group(
-            backbone, group, src, u0, v0, cfg, acfg, group_dir, resume, on_step
+            backbone, group, src, u0, v0, cfg, acfg, group_dir, resume, on_step, progress
         )
         families += [] if fam is src else [fam]
         learnt += group_tasks
@@ -130,6 +132,7 @@ def _adapt_group(
     run_dir: Path | None,
     resume: bool,
     on_step: StepCallback | None,
+    progress: bool,
 ) -> tuple[Family, list[Task], dict]:
     """Train one group; returns its family (``src`` for mode factors), its tasks and its report."""
     mode, tau = acfg.mode, len(group)
@@ -142,9 +145,8 @@ def _adapt_group(
     else:
         sampler = SingleTaskSampler(group[0].train, cfg.batch_size, seed)
     label = f"adapt {mode} {acfg.new_family or group[0].name}"
-    outcome = run_stage(
-        backbone, StagePlan(label, params, expected, formula, sampler, group), cfg, run_dir, resume, on_step
-    )
+    plan = StagePlan(label, params, expected, formula, sampler, group)
+    outcome = run_stage(backbone, plan, cfg, run_dir, resume, on_step, progress)
 
     source = f"mpt:adapt:{mode}:from={src.name}"
     if mode == "factors":

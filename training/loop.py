@@ -93,8 +93,10 @@ class Trainer:
         desc: str = "train",
         resume: bool = False,
         on_step: StepCallback | None = None,
+        progress: bool = True,
     ):
         self.params, self.loss_fn, self.sampler, self.cfg = params, loss_fn, sampler, cfg
+        self.progress = progress  # the progress bar and messages on stderr (a job's worker turns them off)
         if resume and run_dir is None:
             raise ValueError(f"{desc}: resume needs a run directory")
         self.run_dir = None if run_dir is None else Path(run_dir)
@@ -122,6 +124,7 @@ class Trainer:
             unit="step",
             dynamic_ncols=True,
             mininterval=progress_interval(),
+            disable=not self.progress,
         )
         try:
             for step in range(start, cfg.steps):
@@ -152,7 +155,8 @@ class Trainer:
             state.get("best_score"),
         )
         self.sampler.load_state(state["sampler"])
-        tqdm.write(f"{self.desc}: resumed from step {state['step']} in {self.ckpt.dir}", file=sys.stderr)
+        if self.progress:
+            tqdm.write(f"{self.desc}: resumed from step {state['step']} in {self.ckpt.dir}", file=sys.stderr)
         return state["step"], state.get("seconds", 0.0)
 
     def _step(self, step: int, bar: tqdm) -> None:

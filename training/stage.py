@@ -79,14 +79,16 @@ def run_stage(
     run_dir: str | Path | None,
     resume: bool = False,
     on_step: StepCallback | None = None,
+    progress: bool = True,
 ) -> StageOutcome:
     """Check the parameter count, train (keeping the best on dev), and score each task; the
-    trained parameters are left in ``plan.params``. ``run_dir`` None: no checkpoints, no files."""
-    count = check_param_count(plan.label, plan.params, plan.expected, plan.formula)
+    trained parameters are left in ``plan.params``. ``run_dir`` None: no checkpoints, no files;
+    ``progress`` False: nothing on stderr."""
+    count = check_param_count(plan.label, plan.params, plan.expected, plan.formula, progress)
     collator = collator_for(backbone, cfg)
     loss = plan.loss or task_loss(backbone, plan.params, collator)
     evaluate = dev_evaluator(backbone, plan.params, plan.tasks, collator, cfg) if plan.evaluate else None
-    trainer = Trainer(plan.params, loss, plan.sampler, cfg, run_dir, evaluate, plan.label, resume, on_step)
+    trainer = Trainer(plan.params, loss, plan.sampler, cfg, run_dir, evaluate, plan.label, resume, on_step, progress)
     result = trainer.run()
     metrics = {}
     if plan.evaluate:
@@ -185,11 +187,12 @@ class DevEvaluator:
         return dict(hit[1]) if hit is not None and torch.equal(hit[0], prompt) else None
 
 
-def check_param_count(what: str, params: PromptParams, expected: int, formula: str) -> int:
+def check_param_count(what: str, params: PromptParams, expected: int, formula: str, show: bool = True) -> int:
     got = params.trainable_count()
     if got != expected:
         raise AssertionError(f"{what}: {got} trainable parameters, expected {expected} ({formula})")
-    tqdm.write(f"{what}: {got:,} trainable parameters ({formula})", file=sys.stderr)
+    if show:
+        tqdm.write(f"{what}: {got:,} trainable parameters ({formula})", file=sys.stderr)
     return got
 
 

@@ -19,7 +19,6 @@ an attempt).
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import socket
@@ -106,7 +105,7 @@ class Worker:
         hook = StepHook(self, job)
         cfg, acfg = train_configs(job)
         try:
-            with self._heartbeat(job, hook), self._quiet():
+            with self._heartbeat(job, hook):
                 report = adapt(
                     self.backbone,
                     [task_data(job)],
@@ -118,6 +117,7 @@ class Worker:
                     overwrite=job.spec.overwrite,
                     on_step=hook,
                     write=lambda families, tasks: kept.append((families, tasks)),
+                    progress=self.cfg.verbose,  # off: one log line per job
                 )
         except Stop as e:
             ended = self._stopped(job, e)
@@ -208,15 +208,6 @@ class Worker:
             done.set()
             hook.due.set()
             thread.join()
-
-    @contextlib.contextmanager
-    def _quiet(self) -> Iterator[None]:
-        """Training's progress bars and messages off (``verbose`` keeps them): one log line per job."""
-        if self.cfg.verbose:
-            yield
-            return
-        with contextlib.redirect_stderr(io.StringIO()):
-            yield
 
     def _log(self, job: Job, seconds: float) -> None:
         dev = job.dev or {}

@@ -173,3 +173,16 @@ def test_a_database_away_for_a_while_delays_the_progress_writes_not_the_training
         other.close()
     assert ended is not None and ended.status == "succeeded" and ended.step == 300
     assert store.get_job(job.id).status == "succeeded" and store.has_task("heat")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_job_shows_trainings_own_output_only_when_verbose(backbone, toy_tasks, tmp_path, capfd, verbose):
+    """Turned off in training itself, not by swapping the process's sys.stderr from a thread."""
+    import sys
+
+    store = seeded_store(f"sqlite:///{tmp_path / 's.db'}", backbone)
+    store.submit_job("heat", "src", "factors", JobSpec(rows(toy_tasks["temperature"], "train", 8), steps=3))
+    stderr = sys.stderr
+    assert worker(backbone, store, verbose=verbose).run_job(store.claim_job("w")).status == "succeeded"
+    assert sys.stderr is stderr
+    assert ("trainable parameters" in capfd.readouterr().err) is verbose
