@@ -94,7 +94,7 @@ def profile_job(worker: Worker, store, spec: JobSpec, out: str | None) -> dict:
     events = prof.key_averages()
     count = {e.key: e.count for e in events}
     per_step = lambda n: round(n / spec.steps, 1)  # noqa: E731
-    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
     table = events.table(sort_by="self_cpu_time_total", row_limit=40)
     if cuda:
         table += "\n\n" + events.table(sort_by=sort, row_limit=25)
@@ -149,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         runs = [run_job(store, f"rte-gpu-{k}", spec, poll_s=0.01) for k in range(args.jobs)]
         worker.stop.set()
         thread.join(timeout=60)
-        profiled = profile_job(worker, store, spec, args.out) if args.profile else None
+        profiled = None
+        if args.profile:
+            try:
+                profiled = profile_job(worker, store, spec, args.out)
+            except Exception as e:  # the timed figures above stand without it
+                profiled = {"error": f"{type(e).__name__}: {e}"}
         store.close()
     warm = runs[1:] or runs
     result = {
