@@ -27,26 +27,19 @@ from .data import TaskData, k_shot
 from .loop import StepCallback
 from .prompt_params import PromptParams
 from .sampler import MultitaskSampler, SingleTaskSampler
-from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_report
+from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_learnt, write_report
 
 __all__ = ["MODES", "AdaptConfig", "Writer", "adapt", "initial_factors", "store_writer"]
 
-Writer = Callable[[Family | None, list[Task]], None]
-"""``write(family, tasks)``: store what one group learnt — ``family`` is the new family (modes full,
-group, prompt; None for factors), ``tasks`` its tasks. :func:`store_writer` is the default; a
-training worker passes one that keeps them, to write them in the job's own transaction."""
+Writer = Callable[[list[Family], list[Task]], None]
+"""``write(families, tasks)``: store what the whole run learnt, once at its end — ``families`` the new
+families (modes full, group, prompt; none for factors), ``tasks`` every task. :func:`store_writer` is
+the default; a training worker passes one that keeps them, to write them in the job's own transaction."""
 
 
 def store_writer(store: Store, overwrite: bool) -> Writer:
-    """Write the family (when there is one), then each task, to ``store``."""
-
-    def write(family: Family | None, tasks: list[Task]) -> None:
-        if family is not None:
-            store.put_family(family, overwrite=overwrite)
-        for task in tasks:
-            store.put_task(task, overwrite=overwrite)
-
-    return write
+    """Write the families, then every task in one transaction (:func:`.stage.write_learnt`)."""
+    return lambda families, tasks: write_learnt(store, families, tasks, overwrite)
 
 
 def initial_factors(store: Store, family: Family, how: str) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -78,16 +71,19 @@ def adapt(
     family: str,
     cfg: TrainConfig,
     acfg: AdaptConfig,
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     resume: bool = False,
     overwrite: bool = False,
     on_step: StepCallback | None = None,
     write: Writer | None = None,
+    progress: bool = True,
 ) -> dict:
     """Adapt ``family`` to the target ``tasks`` and write the result to ``store`` (or hand it to
-    ``write``); returns the report (also in ``<run_dir>/run.json``). ``on_step`` sees every
-    optimizer step and may raise to cancel: nothing of a cancelled group is written."""
-    run_dir = Path(run_dir)
+    ``write``); returns the report (also in ``<run_dir>/run.json``, with the checkpoints; with
+    ``run_dir=None`` nothing goes to disk, as for a training job). ``on_step`` sees every
+    optimizer step and may raise to cancel: nothing of a cancelled group is written. ``progress``
+    False: no progress bars or messages on stderr."""
+    run_dir = None if run_dir is None else Path(run_dir)
     write = write or store_writer(store, overwrite)
     src = store.get_family(family)
     check_compatible(src.name, src.fingerprint, backbone.fingerprint)
@@ -100,10 +96,16 @@ def adapt(
     refuse_clashes(store, new_families, [t.name for t in tasks], overwrite)
 
     groups = [list(tasks)] if acfg.mode == "group" else [[t] for t in tasks]
-    reports = {}
-    for group in groups:
+    reports, families, learnt = {}, [], []
+    for group in groups:  # every group trains before anything is written: all of them or none
         name = acfg.new_family if acfg.mode == "group" else group[0].name
-        reports[name] = _adapt_group(backbone, group, src, u0, v0, cfg, acfg, run_dir / name, resume, on_step, write)
+        group_dir = None if run_dir is None else run_dir / name
+        fam, group_tasks, reports[name] = _adapt_group(
+            backbone, group, src, u0, v0, cfg, acfg, group_dir, resume, on_step, progress
+        )
+        families += [] if fam is src else [fam]
+        learnt += group_tasks
+    write(families, learnt)
     report = {
         "stage": "adapt",
         "mode": acfg.mode,
@@ -114,7 +116,8 @@ def adapt(
         "config": asdict(cfg),
         "results": reports,
     }
-    write_report(run_dir, report)
+    if run_dir is not None:
+        write_report(run_dir, report)
     return report
 
 
@@ -126,11 +129,12 @@ def _adapt_group(
     v0: torch.Tensor,  # (d, r)
     cfg: TrainConfig,
     acfg: AdaptConfig,
-    run_dir: Path,
+    run_dir: Path | None,
     resume: bool,
     on_step: StepCallback | None,
-    write: Writer,
-) -> dict:
+    progress: bool,
+) -> tuple[Family, list[Task], dict]:
+    """Train one group; returns its family (``src`` for mode factors), its tasks and its report."""
     mode, tau = acfg.mode, len(group)
     seed = task_seed(cfg.seed, group[0].name if tau == 1 else acfg.new_family)
     torch.manual_seed(seed)
@@ -141,9 +145,8 @@ def _adapt_group(
     else:
         sampler = SingleTaskSampler(group[0].train, cfg.batch_size, seed)
     label = f"adapt {mode} {acfg.new_family or group[0].name}"
-    outcome = run_stage(
-        backbone, StagePlan(label, params, expected, formula, sampler, group), cfg, run_dir, resume, on_step
-    )
+    plan = StagePlan(label, params, expected, formula, sampler, group)
+    outcome = run_stage(backbone, plan, cfg, run_dir, resume, on_step, progress)
 
     source = f"mpt:adapt:{mode}:from={src.name}"
     if mode == "factors":
@@ -157,16 +160,19 @@ def _adapt_group(
         else:
             u, v = params.factors(i)
             tasks.append(Task(t.name, fam.name, u.cpu(), v.cpu(), source=source))
-    write(None if mode == "factors" else fam, tasks)
     summary = outcome.summary()
-    return {
-        "family": fam.name,
-        "tasks": [t.name for t in group],
-        "trainable_params": summary.pop("trainable_params"),
-        "train_examples": {t.name: len(t.train) for t in group},
-        **summary,
-        "metrics": outcome.metrics,
-    }
+    return (
+        fam,
+        tasks,
+        {
+            "family": fam.name,
+            "tasks": [t.name for t in group],
+            "trainable_params": summary.pop("trainable_params"),
+            "train_examples": {t.name: len(t.train) for t in group},
+            **summary,
+            "metrics": outcome.metrics,
+        },
+    )
 
 
 def _target_params(

@@ -22,7 +22,9 @@ from prompts_store.atomic import atomic_write
 
 
 def tensors_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    """A copy of the module's tensors, where they are (a device copy: no wait for the device).
+    Never ``.cpu()`` alone: on the CPU that is the live tensor itself, which training goes on changing."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

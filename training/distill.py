@@ -22,7 +22,7 @@ from .evaluate import stored_prompt
 from .loop import StepCallback
 from .prompt_params import PromptParams, init_prompt
 from .sampler import MultitaskSampler
-from .stage import StagePlan, collator_for, refuse_clashes, run_stage, task_seed, write_report
+from .stage import StagePlan, collator_for, refuse_clashes, run_stage, task_seed, write_learnt, write_report
 from .steps import distill_loss
 
 __all__ = ["DistillConfig", "distill", "load_teachers"]
@@ -72,10 +72,11 @@ def distill(
     student = plan.params
     source = "mpt:distill" + ("" if dcfg.distill else ":no-distill") + ("" if dcfg.decompose else ":no-decompose")
     fam = Family(family, student.shared.detach().cpu(), backbone.fingerprint, source=source)
-    store.put_family(fam, overwrite=overwrite)
+    learnt = []
     for i, t in enumerate(tasks):
         u, v = student.factors(i)
-        store.put_task(Task(t.name, family, u.cpu(), v.cpu(), source=source), overwrite=overwrite)
+        learnt.append(Task(t.name, family, u.cpu(), v.cpu(), source=source))
+    write_learnt(store, [fam], learnt, overwrite)
     summary = outcome.summary()
     report = {
         "stage": "distill",

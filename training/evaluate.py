@@ -22,7 +22,7 @@ def stored_prompt(store: Store, task: str) -> torch.Tensor:
     return compose(fam.shared, t.u[None], t.v[None])[0]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     backbone: Backbone,
     prompt: torch.Tensor,
@@ -42,7 +42,7 @@ def generate(
     return [o.strip() for o in outputs]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def rank_scores(
     backbone: Backbone,
     prompt: torch.Tensor,

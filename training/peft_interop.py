@@ -18,7 +18,7 @@ from safetensors.torch import save as st_save
 from prompts_store import Family, InvalidArtifact, Store, Task, read_safetensors, validate_name
 from prompts_store.atomic import atomic_write
 
-from .stage import refuse_clashes
+from .stage import refuse_clashes, write_learnt
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -128,8 +128,6 @@ def import_peft(
         u, v = _trim_zero_rank(cols[k].float(), rows[k].float().T)
         tasks.append(Task(name, family, u, v, source=f"peft-import:{adapter_dir.name}"))
         tasks[-1].check_fits(fam)
-    refuse_clashes(store, [family], [t.name for t in tasks], overwrite)  # before any write: all or nothing
-    store.put_family(fam, overwrite=overwrite)
-    for t in tasks:
-        store.put_task(t, overwrite=overwrite)
+    refuse_clashes(store, [family], [t.name for t in tasks], overwrite)  # before any write
+    write_learnt(store, [fam], tasks, overwrite)  # the tasks in one transaction: all or none
     return {"family": family, "tasks": list(task_names)}

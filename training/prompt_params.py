@@ -69,9 +69,10 @@ class PromptParams(nn.Module):
         return self.forward(torch.tensor([k]))[0].detach()
 
     def forward(self, task: torch.Tensor) -> torch.Tensor:
-        """task: (B,) task indices -> (B, l, d) prompts."""
+        """task: (B,) task indices -> (B, l, d) prompts. Give them on the host (Batch.task_host):
+        which tasks a batch uses is read there, so indices on the device would cost a device sync."""
         used, slot = torch.unique(task.cpu(), return_inverse=True)
         u = torch.stack([self.u[i] for i in used.tolist()])  # (T_used, l, r)
         v = torch.stack([self.v[i] for i in used.tolist()])  # (T_used, d, r)
-        slot = slot.to(self.shared.device)
+        slot = slot.to(self.shared.device, non_blocking=True)
         return compose(self.shared, u[slot], v[slot])

@@ -2,7 +2,8 @@
 
     the stage builds its parameters, sampler and loss  ->  a :class:`StagePlan`
     run_stage:  check the trainable count -> loop (Trainer, best on dev kept) -> final metrics
-    the stage writes what it learnt to the store (after refuse_clashes) -> write_report (run.json)
+    the stage writes what it learnt to the store (refuse_clashes first; write_learnt: its tasks in
+    one transaction) -> write_report (run.json)
 
 so a stage file holds only what differs: how its parameters are built, which sampler and loss,
 and what it stores. The pieces every stage shares live here too: the per-task seed, the
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from prompts_store import Conflict, Store
+from prompts_store import Conflict, Family, Store, Task
 from prompts_store.atomic import atomic_write
 from prompts_store.backbone import Backbone
 
@@ -29,7 +30,7 @@ from .batching import Collator
 from .config import TrainConfig
 from .data import TaskData
 from .evaluate import evaluate_prompt
-from .loop import EvalFn, LossFn, Sampler, StepCallback, Trainer, TrainResult
+from .loop import LossFn, Sampler, StepCallback, Trainer, TrainResult
 from .prompt_params import PromptParams, init_prompt
 from .steps import task_loss
 
@@ -75,22 +76,26 @@ def run_stage(
     backbone: Backbone,
     plan: StagePlan,
     cfg: TrainConfig,
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     resume: bool = False,
     on_step: StepCallback | None = None,
+    progress: bool = True,
 ) -> StageOutcome:
     """Check the parameter count, train (keeping the best on dev), and score each task; the
-    trained parameters are left in ``plan.params``."""
-    count = check_param_count(plan.label, plan.params, plan.expected, plan.formula)
+    trained parameters are left in ``plan.params``. ``run_dir`` None: no checkpoints, no files;
+    ``progress`` False: nothing on stderr."""
+    count = check_param_count(plan.label, plan.params, plan.expected, plan.formula, progress)
     collator = collator_for(backbone, cfg)
     loss = plan.loss or task_loss(backbone, plan.params, collator)
     evaluate = dev_evaluator(backbone, plan.params, plan.tasks, collator, cfg) if plan.evaluate else None
-    trainer = Trainer(plan.params, loss, plan.sampler, cfg, run_dir, evaluate, plan.label, resume, on_step)
+    trainer = Trainer(plan.params, loss, plan.sampler, cfg, run_dir, evaluate, plan.label, resume, on_step, progress)
     result = trainer.run()
     metrics = {}
     if plan.evaluate:
         for k, task in enumerate(plan.tasks):
-            metrics[task.name] = final_metrics(backbone, plan.params.task_prompt(k), task, collator, cfg)
+            prompt = plan.params.task_prompt(k)
+            known = evaluate.known(k, prompt) if evaluate is not None else None
+            metrics[task.name] = final_metrics(backbone, prompt, task, collator, cfg, known)
     return StageOutcome(count, result, metrics)
 
 
@@ -112,6 +117,16 @@ def refuse_clashes(store: Store, families: Sequence[str], tasks: Sequence[str], 
         raise NameClash(f"already in the store: {', '.join(clash)}; pass --overwrite to replace")
 
 
+def write_learnt(store: Store, families: Sequence[Family], tasks: Sequence[Task], overwrite: bool) -> None:
+    """Store what a stage learnt: its new families, then ALL its tasks in one transaction
+    (``put_tasks``), so a reader never sees part of a stage's tasks and a failed write (a clash with
+    a concurrent upload, a crash) leaves none of them. The store has no batch write of families:
+    each is its own transaction, written first so the tasks find them."""
+    for family in families:
+        store.put_family(family, overwrite=overwrite)
+    store.put_tasks(tasks, overwrite=overwrite)
+
+
 def task_seed(seed: int, name: str) -> int:
     """A per-task seed that does not depend on the order tasks are given in."""
     return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**31)
@@ -123,40 +138,79 @@ def collator_for(backbone: Backbone, cfg: TrainConfig) -> Collator:
 
 def dev_evaluator(
     backbone: Backbone, params: PromptParams, tasks: Sequence[TaskData], collator: Collator, cfg: TrainConfig
-) -> EvalFn | None:
+) -> DevEvaluator | None:
     """Mean dev score over the tasks that have a dev split; None when none has one.
     ``params`` task k is evaluated on ``tasks[k]``."""
     with_dev = [(k, t) for k, t in enumerate(tasks) if t.eval_split()]
-    if not with_dev:
-        return None
+    return DevEvaluator(backbone, params, with_dev, collator, cfg) if with_dev else None
 
-    def evaluate() -> dict[str, float]:
-        scores = {}
-        for k, t in with_dev:
+
+class DevEvaluator:
+    """The trainer's ``evaluate``: the mean dev score (checkpoint selection), and with one task its
+    other metrics (exact match, rank accuracy, ...). It keeps the full
+    metrics of its best evaluation (the trainer's rule: the first highest mean), so that the final
+    metrics of those parameters, which the trainer loads back at the end, are not computed again."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        params: PromptParams,
+        with_dev: list[tuple[int, TaskData]],
+        collator: Collator,
+        cfg: TrainConfig,
+    ):
+        self.backbone, self.params, self.with_dev, self.collator, self.cfg = backbone, params, with_dev, collator, cfg
+        self.best_score: float | None = None
+        self.best: dict[int, tuple[torch.Tensor, dict]] = {}  # task k -> (prompt, metrics on all of dev)
+
+    def __call__(self) -> dict[str, float]:
+        scores, seen, cap, metrics = {}, {}, self.cfg.eval_max_examples, {}
+        for k, t in self.with_dev:
             dev = t.split("dev")
-            dev = dev[: cfg.eval_max_examples] if cfg.eval_max_examples else dev
-            prompt = params.task_prompt(k)
-            scores[t.name] = evaluate_prompt(backbone, prompt, t, dev, collator, cfg.eval_batch_size)["score"]
-        return {"score": sum(scores.values()) / len(scores), **({} if len(scores) == 1 else scores)}
+            prompt = self.params.task_prompt(k)
+            metrics = evaluate_prompt(
+                self.backbone, prompt, t, dev[:cap] if cap else dev, self.collator, self.cfg.eval_batch_size
+            )
+            scores[t.name] = metrics["score"]
+            if not cap or len(dev) <= cap:
+                seen[k] = (prompt, metrics)
+        score = sum(scores.values()) / len(scores)
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best = score, seen
+        if len(scores) == 1:  # one task: its metrics too (exact match, rank accuracy: a job's progress shows them)
+            return {"score": score, **{k: v for k, v in metrics.items() if k != "score"}}
+        return {"score": score, **scores}
 
-    return evaluate
+    def known(self, k: int, prompt: torch.Tensor) -> dict | None:
+        """The metrics on all of dev of task k's ``prompt`` when the best evaluation had exactly it."""
+        hit = self.best.get(k)
+        return dict(hit[1]) if hit is not None and torch.equal(hit[0], prompt) else None
 
 
-def check_param_count(what: str, params: PromptParams, expected: int, formula: str) -> int:
+def check_param_count(what: str, params: PromptParams, expected: int, formula: str, show: bool = True) -> int:
     got = params.trainable_count()
     if got != expected:
         raise AssertionError(f"{what}: {got} trainable parameters, expected {expected} ({formula})")
-    tqdm.write(f"{what}: {got:,} trainable parameters ({formula})", file=sys.stderr)
+    if show:
+        tqdm.write(f"{what}: {got:,} trainable parameters ({formula})", file=sys.stderr)
     return got
 
 
 def final_metrics(
-    backbone: Backbone, prompt: torch.Tensor, task: TaskData, collator: Collator, cfg: TrainConfig
+    backbone: Backbone,
+    prompt: torch.Tensor,
+    task: TaskData,
+    collator: Collator,
+    cfg: TrainConfig,
+    known_dev: dict | None = None,
 ) -> dict:
-    """Metrics on the test split when there is one, else dev; empty when neither exists."""
+    """Metrics on the test split when there is one, else dev (``known_dev``: already measured on
+    all of dev for this prompt); empty when neither exists."""
     split = "test" if task.splits.get("test") else task.eval_split()
     if split is None:
         return {}
+    if split == "dev" and known_dev is not None:
+        return {"split": split, **known_dev}
     return {"split": split, **evaluate_prompt(backbone, prompt, task, task.split(split), collator, cfg.eval_batch_size)}
 
 

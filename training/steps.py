@@ -20,11 +20,11 @@ from .sampler import Row
 def task_loss(backbone: Backbone, params: PromptParams, collator: Collator) -> LossFn:
     """L_PLM of the prompts in ``params`` on a batch of rows."""
 
-    def step(rows: Sequence[Row]) -> tuple[torch.Tensor, dict[str, float]]:
+    def step(rows: Sequence[Row]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         b = collator(rows)
-        out = prompted_forward(backbone.model, params(b.task), b.input_ids, b.attention_mask, b.labels)
+        out = prompted_forward(backbone.model, params(b.task_host), b.input_ids, b.attention_mask, b.labels)
         loss = plm_loss(out.logits, b.labels)
-        return loss, {"plm": float(loss.detach())}
+        return loss, {"plm": loss.detach()}
 
     return step
 
@@ -44,10 +44,10 @@ def distill_loss(
     if teachers is None:
         return task_loss(backbone, student, collator)
 
-    def step(rows: Sequence[Row]) -> tuple[torch.Tensor, dict[str, float]]:
+    def step(rows: Sequence[Row]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         b = collator(rows)
         n = b.input_ids.shape[0]
-        prompts = torch.cat([student(b.task), teachers[b.task]])  # (2B, l, d): student rows, then teacher rows
+        prompts = torch.cat([student(b.task_host), teachers[b.task]])  # (2B, l, d): student rows, then teacher rows
         twice = lambda x: torch.cat([x, x])  # noqa: E731
         out = prompted_forward(
             backbone.model,
@@ -70,6 +70,10 @@ def distill_loss(
             enc_mask = torch.cat([b.attention_mask.new_ones(n, prompts.shape[1]), b.attention_mask], dim=1)
             l_hidden = l_hidden + hidden_mse_loss(h[:n], h[n:].detach(), enc_mask)
         terms = distillation_loss(l_plm, l_logits, l_hidden, lam)
-        return terms.total, {k: v for k, v in terms.as_floats().items() if k != "total"}
+        return terms.total, {
+            "plm": terms.plm.detach(),
+            "logits": terms.logits.detach(),
+            "hidden": terms.hidden.detach(),
+        }
 
     return step

@@ -19,7 +19,7 @@ from .data import TaskData
 from .loop import StepCallback
 from .prompt_params import PromptParams
 from .sampler import SingleTaskSampler
-from .stage import StagePlan, run_stage, task_seed, vanilla_prompt_params, write_report
+from .stage import StagePlan, run_stage, task_seed, vanilla_prompt_params, write_learnt, write_report
 
 SOURCE = "teacher:vanilla-pt"
 
@@ -61,16 +61,15 @@ def train_teachers(
 ) -> dict:
     run_dir = Path(run_dir)
     store = teacher_store(run_dir)
-    reports = {}
-    for task in tasks:
+    reports, families = {}, []
+    for task in tasks:  # every teacher trains before any is stored: distillation finds all of them or none
         desc = f"teacher {task.name}"
         params, report = train_vanilla_prompt(
             backbone, task, prompt_length, init, cfg, run_dir / task.name, resume, desc, on_step
         )
-        family = Family(task.name, params.task_prompt(0).cpu(), backbone.fingerprint, source=SOURCE)
-        store.put_family(family, overwrite=True)
-        store.put_task(Task.identity(task.name, family, source=SOURCE), overwrite=True)
+        families.append(Family(task.name, params.task_prompt(0).cpu(), backbone.fingerprint, source=SOURCE))
         reports[task.name] = report
+    write_learnt(store, families, [Task.identity(f.name, f, source=SOURCE) for f in families], overwrite=True)
     config = {"prompt_length": prompt_length, "init": init, "config": asdict(cfg)}
     write_report(run_dir, {"stage": "teachers", "model": backbone.model_id, **config, "tasks": reports})
     return reports

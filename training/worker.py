@@ -2,25 +2,26 @@
 ``mpt train adapt`` (:func:`training.adapt.adapt`, the job's mode, steps and seed, every other
 setting the command's default), so a job's factors are the command's, bit for bit.
 
+    start: one throwaway training step (training.warm_up), so no job pays the process's first-step costs
     loop:  claim (atomic; expires stale jobs first)  ->  TaskData from the job's examples
            -> adapt(..., on_step=progress, write=keep)  ->  finish: the task is written in the
               same transaction that marks the job succeeded (or the job fails / is cancelled)
 
-While a job runs, a heartbeat thread renews its lease every ``lease_s / 3`` (so slow phases, such
-as the final evaluation, never lose it) and learns of cancel requests; the step hook writes the
-step and loss at most every ``progress_s`` and stops the run by raising at the next step when a
-cancel was asked, the job's timeout passed, the job was lost (requeued after a lost lease) or
-the worker is stopping (SIGTERM: the job goes back to the queue without spending an attempt).
+While a job runs, a heartbeat thread is its one writer: it writes the step, loss and dev metrics
+that the step hook hands it (at most every ``progress_s``), renews the lease every ``lease_s / 3``
+otherwise (so slow phases, such as the final evaluation, never lose it) and learns of cancel
+requests, so training never waits on the database. The step hook stops the run by raising at the
+next step when a cancel was asked, the job's timeout passed, the job was lost (requeued after a
+lost lease) or the worker is stopping (SIGTERM: the job goes back to the queue without spending
+an attempt).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from prompts_store.jobs import Job
 from .adapt import adapt
 from .config import AdaptConfig, TrainConfig, WorkerConfig
 from .data import Example, TaskData
+from .warm_up import warm_up
 
 log = logging.getLogger("mpt.worker")
 
@@ -67,9 +69,11 @@ class Worker:
         self.backbone, self.store, self.cfg = backbone, store, cfg
         self.id = cfg.worker_id or default_worker_id()
         self.stop = stop or threading.Event()
+        self.ready = threading.Event()  # set once warmed up, as it starts claiming
 
     def run(self) -> int:
-        """Claim and run jobs until stopped (or ``max_jobs`` ran); returns how many ran."""
+        """Warm up, then claim and run jobs until stopped (or ``max_jobs`` ran); returns how many ran."""
+        self.warm_up()
         done = 0
         while not self.stop.is_set() and (self.cfg.max_jobs is None or done < self.cfg.max_jobs):
             try:
@@ -84,15 +88,24 @@ class Worker:
             done += 1
         return done
 
+    def warm_up(self) -> None:
+        """A throwaway step and evaluation (:mod:`.warm_up`): the first job does not pay the process's
+        one-time costs. A failure is logged, not raised: the jobs will say what is wrong."""
+        try:
+            seconds = warm_up(self.backbone)
+            log.info("worker %s: warmed up in %.2fs", self.id, seconds)
+        except Exception as e:
+            log.warning("worker %s: warm-up failed (%s: %s); claiming jobs anyway", self.id, type(e).__name__, e)
+        self.ready.set()
+
     def run_job(self, job: Job) -> Job | None:
         """Train one claimed job and finish it; the job as it ended (None when it was lost)."""
         t0 = time.perf_counter()
-        kept: list[tuple[Family | None, list[Task]]] = []
+        kept: list[tuple[list[Family], list[Task]]] = []
         hook = StepHook(self, job)
         cfg, acfg = train_configs(job)
         try:
-            run_dir = tempfile.TemporaryDirectory(prefix=f"mpt-job-{job.id}-")
-            with self._heartbeat(job, hook), run_dir, self._quiet():
+            with self._heartbeat(job, hook):
                 report = adapt(
                     self.backbone,
                     [task_data(job)],
@@ -100,14 +113,35 @@ class Worker:
                     job.family,
                     cfg,
                     acfg,
-                    run_dir.name,
+                    None,  # nothing on disk: a requeued job starts over, so a checkpoint would never be read
                     overwrite=job.spec.overwrite,
                     on_step=hook,
-                    write=lambda family, tasks: kept.append((family, tasks)),
+                    write=lambda families, tasks: kept.append((families, tasks)),
+                    progress=self.cfg.verbose,  # off: one log line per job
                 )
-            result = report["results"][job.task]
-            family, tasks = kept[0]
-            ended = self.store.finish_job(
+        except Stop as e:
+            ended = self._stopped(job, e)
+        except JobLost as e:
+            log.warning("job %d task=%s: lost (%s); its result is dropped", job.id, job.task, e)
+            return None
+        except Exception as e:  # the run failed: the job says why, nothing is written
+            ended = self._finish_quietly(job, "failed", f"{type(e).__name__}: {e}", hook)
+        else:
+            ended = self._succeeded(job, report["results"][job.task], *kept[0])
+        if ended is not None:
+            self._log(ended, time.perf_counter() - t0)
+        return ended
+
+    # ---- pieces -----------------------------------------------------------------------------------
+    def _succeeded(self, job: Job, result: dict, families: list[Family], tasks: list[Task]) -> Job | None:
+        """Write the trained task and mark the job succeeded, in one transaction. When the database
+        cannot be reached the job is not failed (its training was fine): its lease runs out and the
+        claim rules requeue it."""
+        family = None
+        if families:  # modes full and prompt: the family of one task
+            (family,) = families
+        try:
+            return self.store.finish_job(
                 job.id,
                 self.id,
                 "succeeded",
@@ -116,18 +150,14 @@ class Worker:
                 loss=result["final_train_loss"],
                 dev=result["metrics"].get(job.task),  # on dev (the job has no test split); {} without dev
             )
-        except Stop as e:
-            ended = self._stopped(job, e)
         except JobLost as e:
             log.warning("job %d task=%s: lost (%s); its result is dropped", job.id, job.task, e)
-            return None
-        except Exception as e:  # the run failed: the job says why, nothing is written
-            ended = self._finish_quietly(job, "failed", f"{type(e).__name__}: {e}", hook)
-        if ended is not None:
-            self._log(ended, time.perf_counter() - t0)
-        return ended
+        except StoreError as e:
+            log.error(
+                "job %d task=%s: trained, but could not be recorded (%s); it will be requeued", job.id, job.task, e
+            )
+        return None
 
-    # ---- pieces -----------------------------------------------------------------------------------
     def _stopped(self, job: Job, stop: Stop) -> Job | None:
         if stop.status == "lost":
             log.warning("job %d task=%s: %s; its result is dropped", job.id, job.task, stop)
@@ -150,19 +180,25 @@ class Worker:
 
     @contextlib.contextmanager
     def _heartbeat(self, job: Job, hook: StepHook) -> Iterator[None]:
-        """Renew the job's lease every ``lease_s / 3`` from a thread; learn of cancels and loss."""
+        """The job's one writer while it trains, a thread: it writes the progress the step hook hands
+        it (at most every ``progress_s``) and otherwise renews the lease every ``lease_s / 3``, and
+        learns of cancels and of a lost job. Training never waits on the database, and a database
+        away for a while (StoreError) only delays the writes: the lease rules decide."""
         done = threading.Event()
 
         def beat() -> None:
-            while not done.wait(self.cfg.lease_s / 3):
+            while not done.is_set():
+                hook.due.wait(self.cfg.lease_s / 3)
+                hook.due.clear()
+                step, loss, dev = hook.progress
                 try:
-                    if self.store.job_progress(job.id, self.id):
+                    if self.store.job_progress(job.id, self.id, step=step, loss=loss, dev=dev):
                         hook.cancelled = True
                 except JobLost as e:
                     hook.lost = str(e)
                     return
-                except StoreError as e:  # the database is away: the lease may run out; the claim rules decide
-                    log.warning("job %d: heartbeat failed: %s", job.id, e)
+                except StoreError as e:
+                    log.warning("job %d: progress / heartbeat not written: %s", job.id, e)
 
         thread = threading.Thread(target=beat, name=f"mpt-heartbeat-{job.id}", daemon=True)
         thread.start()
@@ -170,16 +206,8 @@ class Worker:
             yield
         finally:
             done.set()
+            hook.due.set()
             thread.join()
-
-    @contextlib.contextmanager
-    def _quiet(self) -> Iterator[None]:
-        """Training's progress bars and messages off (``verbose`` keeps them): one log line per job."""
-        if self.cfg.verbose:
-            yield
-            return
-        with contextlib.redirect_stderr(io.StringIO()):
-            yield
 
     def _log(self, job: Job, seconds: float) -> None:
         dev = job.dev or {}
@@ -196,12 +224,16 @@ class Worker:
 
 
 class StepHook:
-    """``on_step`` of a job's run: progress at most every ``progress_s``, and the reasons to stop."""
+    """``on_step`` of a job's run: hands its progress to the heartbeat thread (at most every
+    ``progress_s``, and at every dev evaluation and the last step) and stops the run, by raising, for
+    the reasons that thread or the clock give. It never writes to the store itself."""
 
     def __init__(self, worker: Worker, job: Job):
         self.worker, self.job = worker, job
         self.started = time.monotonic()
-        self.last_write = 0.0
+        self.last_handed = 0.0
+        self.due = threading.Event()  # progress to write (the heartbeat thread waits on it)
+        self.progress: tuple[int | None, float | None, dict | None] = (None, None, None)  # step, loss, dev
         self.cancelled = False
         self.lost: str | None = None
         self.loss: float | None = None
@@ -210,12 +242,10 @@ class StepHook:
         w, job = self.worker, self.job
         self.loss = loss
         now = time.monotonic()
-        if dev is not None or step == steps or now - self.last_write >= w.cfg.progress_s:
-            self.last_write = now
-            try:
-                self.cancelled |= w.store.job_progress(job.id, w.id, step=step, loss=loss, dev=dev)
-            except JobLost as e:
-                self.lost = str(e)
+        if dev is not None or step == steps or now - self.last_handed >= w.cfg.progress_s:
+            self.last_handed = now
+            self.progress = (step, loss, dev if dev is not None else self.progress[2])  # one assignment: atomic
+            self.due.set()
         if self.lost:
             raise Stop("lost", self.lost)
         if self.cancelled:

@@ -69,7 +69,8 @@ def test_adapt_factors_gives_exactly_the_numbers_of_its_building_blocks(backbone
     # the hook saw every step, in order, with the smoothed loss, and dev scores where it evaluated
     assert [s[0] for s in seen] == list(range(1, 13)) and {s[1] for s in seen} == {12}
     assert seen[-1][2] == result.final_loss and all(s[3] == ["plm"] for s in seen)
-    assert [s[0] for s in seen if s[4] is not None] == [4, 8, 12] and all("score" in s[4] for s in seen if s[4])
+    assert [s[0] for s in seen if s[4] is not None] == [4, 8, 12]
+    assert all({"score", "exact_match", "rank_accuracy"} <= set(s[4]) for s in seen if s[4])  # a job's progress
 
 
 class Cancelled(Exception):
@@ -115,3 +116,81 @@ def test_a_name_clash_is_a_conflict_refused_before_training(backbone, toy_tasks,
         acfg = AdaptConfig(mode=mode, new_family=new_family)
         adapt(backbone, [target], store, "src", cfg(), acfg, tmp_path / "run", on_step=lambda s, *_: steps.append(s))
     assert steps == [] and store.get_task("alpha").family == "src"
+
+
+def test_without_a_run_directory_nothing_goes_to_disk_and_the_numbers_are_the_same(
+    backbone, toy_tasks, tmp_path, monkeypatch
+):
+    """What a training job does (it never resumes): no checkpoints, history or run.json."""
+    with_dir, without = source_store(tmp_path / "a", backbone), source_store(tmp_path / "b", backbone)
+    task, c = toy_tasks["temperature"], cfg(save_every=2)
+    report = adapt(backbone, [task], with_dir, "src", c, AdaptConfig(shots=16), tmp_path / "run")
+    assert (tmp_path / "run" / "run.json").is_file() and any((tmp_path / "run").rglob("*.safetensors"))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    bare = adapt(backbone, [task], without, "src", c, AdaptConfig(shots=16), None)
+    assert list(work.iterdir()) == []
+    assert torch.equal(without.get_task("temperature").u, with_dir.get_task("temperature").u)
+    assert torch.equal(without.get_task("temperature").v, with_dir.get_task("temperature").v)
+    strip = lambda r: {k: v for k, v in r["results"]["temperature"].items() if k != "seconds"}  # noqa: E731
+    assert strip(bare) == strip(report)
+    with pytest.raises(ValueError, match="resume needs a run directory"):
+        adapt(backbone, [task], without, "src", c, AdaptConfig(shots=16), None, resume=True, overwrite=True)
+
+
+class Upload:
+    """``on_step`` that stores a task named ``name`` at step ``at`` of the first run that reaches it: an
+    upload racing the training under a name the stage is about to write."""
+
+    def __init__(self, store, name: str, family: str, at: int = 2):
+        self.store, self.name, self.family, self.at, self.done = store, name, family, at, False
+
+    def __call__(self, step, *_):
+        if step == self.at and not self.done:
+            fam = self.store.get_family(self.family)
+            self.store.put_task(Task(self.name, fam.name, torch.ones(fam.length, 1), torch.ones(fam.d, 1)))
+            self.done = True
+
+
+def test_adapt_writes_all_its_tasks_in_one_transaction_or_none(backbone, toy_tasks, tmp_path):
+    store = source_store(tmp_path / "store", backbone)
+    targets = [toy_tasks["temperature"], toy_tasks["polarity"]]
+    race = Upload(store, "polarity", "src")
+    with pytest.raises(Conflict, match="'polarity' already exists"):
+        adapt(backbone, targets, store, "src", cfg(steps=3), AdaptConfig(), tmp_path / "run", on_step=race)
+    assert race.done and not store.has_task("temperature")  # the first target is not written alone
+    assert store.get_task("polarity").source != "mpt:adapt:factors:from=src"
+
+
+def test_distill_writes_its_tasks_in_one_transaction_or_none(backbone, toy_tasks, tmp_path):
+    from training.config import DistillConfig
+    from training.distill import distill
+
+    store = source_store(tmp_path / "store", backbone)
+    tasks = [toy_tasks[n] for n in ("polarity", "animal", "size")]
+    dcfg = DistillConfig(distill=False, shared_init="random", prompt_length=L)
+    race = Upload(store, "size", "src")  # into the source family: the stage's own family does not exist yet
+    with pytest.raises(Conflict, match="'size' already exists"):
+        distill(backbone, tasks, store, "mpt", cfg(steps=3), dcfg, tmp_path / "run", on_step=race)
+    assert race.done and not store.has_task("polarity") and not store.has_task("animal")
+
+
+def test_the_final_dev_metrics_reuse_the_best_evaluation_and_equal_a_fresh_one(
+    backbone, toy_tasks, tmp_path, monkeypatch
+):
+    import training.stage as stage
+    from prompts_store import compose
+    from training.evaluate import evaluate_prompt
+
+    calls = []
+    monkeypatch.setattr(stage, "evaluate_prompt", lambda *a, **k: calls.append(1) or evaluate_prompt(*a, **k))
+    store, full = source_store(tmp_path / "store", backbone), toy_tasks["temperature"]
+    task = TaskData("temperature", {"train": full.train[:16], "dev": full.split("dev")[:8]})  # no test split
+    report = adapt(backbone, [task], store, "src", cfg(), AdaptConfig(), None)
+    assert len(calls) == 3  # steps 4, 8, 12; none more for the final metrics on dev
+    t, fam = store.get_task("temperature"), store.get_family("src")
+    prompt = compose(fam.shared, t.u[None], t.v[None])[0]
+    collator = Collator(backbone.tokenizer, backbone.device)
+    fresh = evaluate_prompt(backbone, prompt, task, task.split("dev"), collator, cfg().eval_batch_size)
+    assert report["results"]["temperature"]["metrics"]["temperature"] == {"split": "dev", **fresh}

@@ -211,3 +211,30 @@ def test_a_teacher_learns_a_small_task_far_above_chance(toy_tasks, tmp_path):
     m = report["metrics"]
     assert m["split"] == "test"
     assert m["rank_accuracy"] >= 0.85 and m["rank_accuracy"] >= m["majority"] + 0.3, m
+
+
+def test_the_best_parameters_on_dev_are_the_ones_loaded_back(backbone, toy_tasks, tmp_path):
+    """Best-on-dev keeps a copy of the parameters of its best evaluation, not a view of the live
+    ones (on the CPU, ``.cpu()`` is no copy): a run whose dev score only falls ends with the
+    parameters of its first evaluation, in memory and in the checkpoint's best file."""
+    collator = Collator(backbone.tokenizer, backbone.device)
+    torch.manual_seed(0)
+    params = PromptParams.with_ones(torch.randn(L, backbone.d_model), 2, 1, True, True)
+    seen = []
+
+    def falling() -> dict[str, float]:
+        seen.append({k: v.detach().clone() for k, v in params.state_dict().items()})
+        return {"score": -float(len(seen))}
+
+    tasks = [toy_tasks["animal"].train, toy_tasks["size"].train]
+    sampler = MultitaskSampler(tasks, 6, 2, 0)
+    result = Trainer(
+        params, task_loss(backbone, params, collator), sampler, cfg(steps=9, eval_every=3), tmp_path, falling
+    ).run()
+    assert result.best_step == 3 and len(seen) == 3
+    assert not torch.equal(seen[0]["shared"], seen[-1]["shared"])  # it did train on
+    assert all(torch.equal(v, seen[0][k]) for k, v in params.state_dict().items())
+    from training.checkpoint import load_tensors
+
+    best = load_tensors(tmp_path / "checkpoint" / "best-9.safetensors")
+    assert all(torch.equal(best[k], seen[0][k]) for k in best)

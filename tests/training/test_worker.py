@@ -130,3 +130,59 @@ def test_mode_full_writes_a_family_of_one(backbone, toy_tasks, tmp_path):
     assert ended.status == "succeeded"
     assert store.get_task("heat").family == "heat" and store.get_family("heat").length == L
     assert not torch.equal(store.get_family("heat").shared, store.get_family("src").shared)
+
+
+def test_the_warm_up_changes_no_weight_and_no_random_state(backbone):
+    from training.warm_up import warm_up
+
+    from ..conftest import assert_bit_identical, weights_snapshot
+
+    before, rng = weights_snapshot(backbone.model), torch.get_rng_state()
+    assert warm_up(backbone) > 0
+    assert_bit_identical(before, backbone.model)
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_a_running_worker_warms_up_then_runs_its_jobs(backbone, toy_tasks, tmp_path):
+    store = seeded_store(f"sqlite:///{tmp_path / 's.db'}", backbone)
+    job = store.submit_job("heat", "src", "factors", JobSpec(rows(toy_tasks["temperature"], "train", 8), steps=3))
+    w = worker(backbone, store, max_jobs=1, poll_s=0.01)
+    assert not w.ready.is_set() and w.run() == 1 and w.ready.is_set()
+    assert store.get_job(job.id).status == "succeeded" and store.has_task("heat")
+
+
+def test_a_database_away_for_a_while_delays_the_progress_writes_not_the_training(backbone, toy_tasks, tmp_path):
+    """Another writer holds the SQLite store's write lock for a second while the job trains: the
+    progress writes wait and fail (heartbeat thread), training goes on, and the job succeeds."""
+    import sqlite3
+
+    from prompts_store.sqlite_store import SQLiteStore
+
+    seeded_store(f"sqlite:///{tmp_path / 's.db'}", backbone).close()
+    store = SQLiteStore(tmp_path / "s.db", busy_timeout_s=0.2)
+    job = store.submit_job("heat", "src", "factors", JobSpec(rows(toy_tasks["temperature"], "train", 8), steps=300))
+    claimed = store.claim_job("w")
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the database is 'away' for writers
+    release = threading.Timer(1.0, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        ended = worker(backbone, store).run_job(claimed)
+    finally:
+        release.join()
+        other.close()
+    assert ended is not None and ended.status == "succeeded" and ended.step == 300
+    assert store.get_job(job.id).status == "succeeded" and store.has_task("heat")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_job_shows_trainings_own_output_only_when_verbose(backbone, toy_tasks, tmp_path, capfd, verbose):
+    """Turned off in training itself, not by swapping the process's sys.stderr from a thread."""
+    import sys
+
+    store = seeded_store(f"sqlite:///{tmp_path / 's.db'}", backbone)
+    store.submit_job("heat", "src", "factors", JobSpec(rows(toy_tasks["temperature"], "train", 8), steps=3))
+    stderr = sys.stderr
+    assert worker(backbone, store, verbose=verbose).run_job(store.claim_job("w")).status == "succeeded"
+    assert sys.stderr is stderr
+    assert ("trainable parameters" in capfd.readouterr().err) is verbose
