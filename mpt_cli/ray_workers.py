@@ -86,7 +86,9 @@ class TrainWorkerReplica:
         self.store = open_store(store)
         self.store.list_jobs(limit=1)  # a store without jobs fails the replica here, with the reason
         cfg = WorkerConfig(worker_id=f"ray-{default_worker_id()}", threads=threads, nice=nice)
-        self.worker = Worker(load_backbone(model, device), self.store, cfg)
+        # float32 like `mpt worker` and `mpt train adapt` (auto would be bf16 on a GPU): a job run here
+        # gives the numbers the CLI gives for the same data and seed
+        self.worker = Worker(load_backbone(model, device, "float32"), self.store, cfg)
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="mpt-train-worker", daemon=True)
         self.thread.start()
