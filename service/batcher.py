@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -71,11 +72,27 @@ class Pending:
         if not self.future.done():
             self.future.set_result(self.results)  # type: ignore[arg-type]
 
-    def deliver(self, index: int, result: RowResult) -> None:  # worker thread
+    def deliver(self, index: int, result: RowResult) -> bool:  # worker thread
+        """Record one row's result; True once every row of the request has one."""
         self.results[index] = result
         self.remaining -= 1
-        if self.remaining == 0:
-            self.loop.call_soon_threadsafe(self._resolve)
+        return self.remaining == 0
+
+
+def _resolve_all(done: list[Pending]) -> None:  # event loop
+    for pending in done:
+        pending._resolve()
+
+
+def resolve(done: list[Pending]) -> None:
+    """Resolve the futures of the requests a batch completed: one wake-up of each event loop per
+    batch (``call_soon_threadsafe`` writes to the loop's self-pipe), not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
+    for pending in done:
+        by_loop.setdefault(pending.loop, []).append(pending)
+    for loop, pendings in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits these any more
+            loop.call_soon_threadsafe(_resolve_all, pendings)
 
 
 class TaskQueue:
@@ -143,12 +160,14 @@ class MicroBatcher:
             if queue is None:
                 queue = self._tasks[pending.key] = TaskQueue()
                 self._ring.append(pending.key)
-            if self._rows == 0:
+            first = self._rows == 0
+            if first:
                 self._since = time.perf_counter()
             queue.requests.append(pending)
             queue.rows += n
             self._rows += n
-            self._cond.notify()
+            if first or self._rows >= self.max_batch:  # what the worker waits for: a first row, a full batch
+                self._cond.notify()  # (not every row: each wake-up takes the GIL from the event loop)
         return pending
 
     def queued_rows(self) -> int:
@@ -257,7 +276,6 @@ class MicroBatcher:
             elapsed = time.perf_counter() - started
             if self.observe is not None:
                 self.observe(rows, started, elapsed)
-            for (pending, i), result in zip(batch, results):
-                pending.deliver(i, result)
+            resolve([pending for (pending, i), result in zip(batch, results) if pending.deliver(i, result)])
             with self._cond:
                 self._busy = False

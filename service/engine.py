@@ -84,6 +84,8 @@ class Engine:
         self.d_model = backbone.d_model
         self.pad_id = int(self.tokenizer.pad_token_id)
         self._fast = unpadded(getattr(self.tokenizer, "backend_tokenizer", None))
+        # tokenizers >= 0.20: the same ids without computing offsets (~3x cheaper on 128-token inputs)
+        self._encode_batch = getattr(self._fast, "encode_batch_fast", None) or getattr(self._fast, "encode_batch", None)
         # the Rust decoder gives the HF tokenizer's strings unless the wrapper post-edits them
         self._rust_decode = self._fast is not None and not getattr(self.tokenizer, "clean_up_tokenization_spaces", 0)
         self._pin = self.device.type == "cuda"  # host batches in pinned memory: async copies to the GPU
@@ -103,9 +105,10 @@ class Engine:
     # ---- tokenisation (event loop side; cheap) --------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids with EOS, untruncated (the caller enforces the length limit). Calls the Rust
-        tokenizer directly when there is one: the same ids at half the cost of the HF wrapper."""
+        tokenizer directly when there is one: the same ids at half the cost of the HF wrapper, and
+        through ``encode_batch_fast`` (no character offsets) at a third of ``encode_batch``'s."""
         if self._fast is not None:
-            return [e.ids for e in self._fast.encode_batch(list(texts), add_special_tokens=True)]
+            return [e.ids for e in self._encode_batch(list(texts), add_special_tokens=True)]
         return self.tokenizer(list(texts), add_special_tokens=True).input_ids
 
     def detokenize(self, seqs: Sequence[Sequence[int]]) -> list[str]:
