@@ -2,8 +2,10 @@
 ``decode_request -> predict -> encode_response`` loop):
 
     decode_request   check (name, task, counts, characters, work budget; no model), then
-                     tokenize (a thread pool when big) and plan the rows: one per input, or
-                     per chunk of an input's candidates when they would not fit one batch    event loop
+                     tokenize (candidates seen before from a cache; the rest on the tokenize
+                     stage's thread, many requests per call, or in a thread pool when big)
+                     and plan the rows: one per input, or per chunk of an input's
+                     candidates when they would not fit one batch                           event loop
     batch            queue the rows in the micro-batcher and await them with the deadline;
                      the engine computes them there (compose, encode, decode or score,
                      detokenize, pick the best candidate)                                   batcher thread
@@ -29,8 +31,9 @@ from .prompt_table import PromptTable
 from .rows import Candidates, Row, RowResult
 from .schemas import PredictResponse
 from .settings import Settings
+from .tokenize_stage import TokenizeStage
 
-INLINE_TOKENIZE_CHARS = 4096  # below this, tokenizing (~0.1 us/char) costs less than a thread hop
+POOL_TOKENIZE_CHARS = 4096  # a request of more characters tokenizes in the thread pool, alone
 CACHED_CANDIDATES = 16384  # candidate texts whose token ids are kept (the oldest go first)
 CACHED_CANDIDATE_CHARS = 256  # longer candidates are not kept
 
@@ -71,11 +74,13 @@ class RequestPath:
         # Rust tokenizers release the GIL: two threads let a small request tokenize while a big one
         # does, on 2 cores; more would only contend with the model's threads.
         self._pool = ThreadPoolExecutor(settings.tokenizer_threads, thread_name_prefix="mpt-tokenize")
+        self._stage = TokenizeStage(engine.tokenize, max_chars=POOL_TOKENIZE_CHARS * 16)
         metrics.queued_rows.set_function(batcher.queued_rows)  # read when scraped, not set per request
         self._candidate_ids: dict[str, list[int]] = {}  # event loop only; the lists are shared, never mutated
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stage.stop()
 
     async def predict(
         self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None
@@ -148,14 +153,15 @@ class RequestPath:
         self, inputs: Sequence[str], candidates: Sequence[str]
     ) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids of the inputs and of the candidates. Candidates (label sets, asked again and
-        again) come from a bounded cache when seen before; what is left is tokenized in one call,
-        in the thread pool when big, so the event loop keeps answering."""
+        again) come from a bounded cache when seen before; what is left is tokenized off the event
+        loop: on the tokenize stage's thread with the other requests queued meanwhile, or in the
+        thread pool when big (so small requests do not wait behind it)."""
         cache = self._candidate_ids
         cand = [cache.get(c) for c in candidates]
         missing = [c for c, x in zip(candidates, cand) if x is None]
         texts = [*inputs, *missing]
-        if sum(len(t) for t in texts) <= INLINE_TOKENIZE_CHARS:
-            ids = self.engine.tokenize(texts)
+        if sum(len(t) for t in texts) <= POOL_TOKENIZE_CHARS:
+            ids = await self._stage.tokenize(texts)
         else:
             ids = await asyncio.get_running_loop().run_in_executor(self._pool, self.engine.tokenize, texts)
         if missing:
