@@ -99,6 +99,8 @@ def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # uvicorn formats each access-log line's fields before its logger drops them: off when they would be dropped
+        access_log=settings.log_level in ("debug", "info"),
         http=protocol_class(settings.max_head_bytes),
         timeout_graceful_shutdown=2.0,  # what is left once the drain is over: idle connections, closed at once
         lifespan="on",

@@ -255,10 +255,11 @@ class RequestPath:
         for r in results:
             if r.error is not None:
                 raise r.error if isinstance(r.error, NotFound) else ApiError(500, "inference_failed", str(r.error))
+        # built without validating again (the fields are what the engine gave: str, float)
         if plan.candidates is None:
-            return PredictResponse(task=task, outputs=[r.output for r in results], scores=None)
+            return PredictResponse.model_construct(task=task, outputs=[r.output for r in results], scores=None)
         scores: list[list[float]] = [[] for _ in range(plan.owner[-1] + 1)]
         for i, r in zip(plan.owner, results):  # an input's rows are its candidates' chunks, in order
             scores[i].extend(r.scores)
         best = [max(range(len(s)), key=s.__getitem__) for s in scores]  # the first best, as the engine picks
-        return PredictResponse(task=task, outputs=[plan.candidates[b] for b in best], scores=scores)
+        return PredictResponse.model_construct(task=task, outputs=[plan.candidates[b] for b in best], scores=scores)
