@@ -18,6 +18,7 @@ holds.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import logging
@@ -105,6 +106,8 @@ class TaskQueue:
         self.rows = 0
 
 
+MIN_FIT_BATCH = 32  # below this, a batch's fixed cost outweighs its padding: the waiting rows go as they are
+
 BatchObserver = Callable[[list[Row], float, float], None]  # rows, start time (perf_counter), run seconds
 
 
@@ -119,8 +122,10 @@ class MicroBatcher:
         *,
         max_task_queue: int | None = None,
         max_batch_tokens: int | None = None,
+        batch_sizes: Callable[[], Sequence[int] | None] | None = None,
     ):
         self.run_batch, self.max_batch, self.max_wait_s, self.max_queue = run_batch, max_batch, max_wait_s, max_queue
+        self.batch_sizes = batch_sizes  # the sizes the engine runs batches at (it pads up to the next), if any
         self.max_task_queue = max_task_queue or max_queue
         self.max_batch_tokens = max_batch_tokens  # None: no token budget
         self.observe = observe
@@ -209,7 +214,7 @@ class MicroBatcher:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            batch = self._pop_batch(time.perf_counter())
+            batch = self._pop_batch(time.perf_counter(), self.batch_limit(min(self._rows, self.max_batch)))
             self._busy = bool(batch)
             return batch
 
@@ -231,10 +236,26 @@ class MicroBatcher:
             del self._tasks[key]
         return None
 
-    def _pop_batch(self, now: float) -> list[tuple[Pending, int]]:
+    def batch_limit(self, waiting: int) -> int:
+        """The rows to take when ``waiting`` rows (at most a full batch) wait: all of them, except just
+        past one of the engine's batch sizes (at least :data:`MIN_FIT_BATCH`, passed by at most half),
+        where that size is taken and the rest open the next batch. The engine pads a batch up to its
+        next size: 130 rows would cost what 256 do, 128 and then 2 cost about half as much; in a
+        closed loop the batches otherwise settle into such pairs (e.g. 83 + 173 rows)."""
+        sizes = self.batch_sizes() if self.batch_sizes is not None else None
+        if not sizes or waiting >= self.max_batch:
+            return waiting
+        i = bisect.bisect_right(sizes, waiting)  # sizes[i - 1] <= waiting < sizes[i]
+        if i == 0 or i == len(sizes) or sizes[i - 1] == waiting:
+            return waiting  # below every size, above them all (no padding), or exactly one
+        fit = sizes[i - 1]
+        return fit if fit >= MIN_FIT_BATCH and waiting - fit <= fit // 2 else waiting
+
+    def _pop_batch(self, now: float, limit: int | None = None) -> list[tuple[Pending, int]]:
         batch: list[tuple[Pending, int]] = []
         cost = BatchCost()
-        while len(batch) < self.max_batch:
+        limit = self.max_batch if limit is None else limit
+        while len(batch) < limit:
             head = self._head(now)
             if head is None:
                 break

@@ -118,6 +118,14 @@ class Engine:
             return [t.strip() for t in self._fast.decode_batch([list(s) for s in seqs], skip_special_tokens=True)]
         return [self.tokenizer.decode(s, skip_special_tokens=True).strip() for s in seqs]
 
+    def batch_sizes(self) -> tuple[int, ...] | None:
+        """The batch sizes the fast path runs as prepared shapes (a batch of another size is padded up
+        to the next of them), known after :meth:`warm_up`; None when batches run at their own size."""
+        fast = self.fast
+        if fast is None or fast.use_reference or fast.prepared is None:
+            return None
+        return tuple(sorted({key[1] for key in fast.prepared.runners if key[0] == "encoder"})) or None
+
     @property
     def path(self) -> str:
         """What serves: "fast", "reference" (fast path off), or "reference-fallback" (it failed its check)."""

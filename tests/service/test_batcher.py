@@ -183,3 +183,42 @@ def test_stop_finishes_what_is_queued_before_ending_the_thread(batchers):
 
     assert asyncio.run(go()) == ["a", "b"]
     assert run.batches == [["a", "b"]]
+
+
+POWERS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def test_a_batch_just_past_one_of_the_engines_sizes_takes_that_size_and_leaves_the_rest_first_in_line(batchers):
+    gate = threading.Event()
+    sizes: list[int] = []
+
+    def run_batch(rows):
+        sizes.append(len(rows))
+        if len(sizes) == 1:
+            assert gate.wait(TIMEOUT)
+        return [RowResult(output=r.task) for r in rows]
+
+    b = batchers(run_batch, max_batch=256, max_wait_s=0.0, max_queue=1024, batch_sizes=lambda: POWERS)
+
+    async def go():
+        first = b.submit([row("hold")])
+        while not sizes:  # the worker is inside the first batch
+            await asyncio.sleep(0.001)
+        waiting = [b.submit([row(f"t{k % 7}")]) for k in range(130)]  # 130 rows: 2 past 128
+        gate.set()
+        await outputs(first)
+        return [(await outputs(p))[0] for p in waiting]
+
+    assert asyncio.run(go()) == [f"t{k % 7}" for k in range(130)]
+    assert sizes == [1, 128, 2]
+
+
+@pytest.mark.parametrize(
+    ("waiting", "taken"),
+    [(130, 128), (192, 128), (193, 193), (256, 256), (40, 32), (49, 49), (20, 20), (3, 3), (128, 128), (300, 256)],
+)
+def test_the_batch_limit_rounds_down_only_just_past_a_size_big_enough(waiting, taken):
+    b = MicroBatcher(lambda rows: [], max_batch=256, max_wait_s=0.0, max_queue=1024, batch_sizes=lambda: POWERS)
+    assert b.batch_limit(min(waiting, b.max_batch)) == taken
+    plain = MicroBatcher(lambda rows: [], max_batch=256, max_wait_s=0.0, max_queue=1024)
+    assert plain.batch_limit(min(waiting, plain.max_batch)) == min(waiting, 256)  # no sizes: every row waiting
