@@ -60,6 +60,7 @@ class Pending:
         self.results: list[RowResult | None] = [None] * len(self.rows)
         self.remaining = len(self.rows)
         self.cancelled = False  # its rows still queued are dropped, not computed
+        self.error: Exception | None = None  # the whole request's failure (its future raises it)
         self.next = 0  # the next row to hand to a batch (worker side, under the batcher's lock)
 
     def cancel(self) -> None:
@@ -70,7 +71,11 @@ class Pending:
         return self.cancelled or (self.deadline is not None and now >= self.deadline)
 
     def _resolve(self) -> None:
-        if not self.future.done():
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(self.error)
+        else:
             self.future.set_result(self.results)  # type: ignore[arg-type]
 
     def deliver(self, index: int, result: RowResult) -> bool:  # worker thread
@@ -179,9 +184,11 @@ class MicroBatcher:
         return self._rows
 
     def drain(self) -> None:
-        """Refuse new work from now on; what is queued still runs."""
+        """Refuse new work from now on; what is queued still runs, at once (no new row can come to
+        fill the batch being formed: it does not wait out ``max_wait``)."""
         with self._cond:
             self._draining = True
+            self._cond.notify_all()
 
     def idle(self) -> bool:
         with self._cond:
@@ -191,7 +198,8 @@ class MicroBatcher:
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Drain, wait for the queue to empty (up to ``timeout``), then end the worker thread."""
+        """Drain, wait for the queue to empty (up to ``timeout``), then end the worker thread: it
+        finishes the batch it is running and takes no other; requests still queued get :class:`Draining`."""
         self.drain()
         deadline = time.monotonic() + timeout
         while self.running() and not self.idle() and time.monotonic() < deadline:
@@ -205,18 +213,29 @@ class MicroBatcher:
     # ---- worker thread ------------------------------------------------------------------------
     def _take_batch(self) -> list[tuple[Pending, int]] | None:
         with self._cond:
-            while not self._rows:
-                if self._stopped:
-                    return None
+            while not self._rows and not self._stopped:
                 self._cond.wait()
-            while self._rows < self.max_batch and not self._stopped:
+            while self._rows < self.max_batch and not self._stopped and not self._draining:
                 left = self._since + self.max_wait_s - time.perf_counter()
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            if self._stopped:
+                self._abandon()
+                return None
             batch = self._pop_batch(time.perf_counter(), self.batch_limit(min(self._rows, self.max_batch)))
             self._busy = bool(batch)
             return batch
+
+    def _abandon(self) -> None:
+        """Stopped: every request still queued is answered :class:`Draining`; none of its rows runs."""
+        left = [pending for queue in self._tasks.values() for pending in queue.requests]
+        self._tasks.clear()
+        self._ring.clear()
+        self._rows = 0
+        for pending in left:
+            pending.error = Draining()
+        resolve(left)
 
     def _head(self, now: float) -> tuple[str, TaskQueue, Pending] | None:
         """The request whose row is next, round-robin; drops what is past its deadline on the way."""

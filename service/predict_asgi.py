@@ -11,7 +11,8 @@ compares the two on every case), and does what the middleware does for every req
     query             ``task``, the last one given; 422 without it
     body              415 / 422 / 413 (``predict_body``), then the request path
     response          200 JSON, or the error in the one shape; ``x-mpt-replica``; ``connection:
-                      close`` while draining; counted in flight; latency and status in the metrics
+                      close`` while draining; counted in flight (unless it came while draining);
+                      latency and status in the metrics
 
 The route stays: it documents the operation (OpenAPI) and answers where this endpoint does not
 apply (``ServiceApp`` sends it only ``POST /predict`` without a root path).
@@ -67,7 +68,8 @@ class PredictEndpoint:
 
     async def __call__(self, scope, receive, send) -> None:
         start, status = time.perf_counter(), 500
-        self.in_flight.count += 1
+        counted = self.lifecycle.phase != "draining"  # as InFlightMiddleware: not what the drain answers
+        self.in_flight.count += counted
         try:
             status, headers, body = await self.answer(scope, receive)
             headers.append(self.replica)
@@ -78,7 +80,7 @@ class PredictEndpoint:
         except ClientGone:
             pass
         finally:
-            self.in_flight.count -= 1
+            self.in_flight.count -= counted
             if status == 200:
                 self._seconds.observe(time.perf_counter() - start)
                 self._ok.inc()

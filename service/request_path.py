@@ -243,6 +243,8 @@ class RequestPath:
         except DeadlineExceeded:
             timeout = self.settings.request_timeout_s
             raise ApiError(504, "deadline_exceeded", f"no answer within {timeout:g}s") from None
+        except Draining:  # the batcher stopped (the drain timed out) before the rows ran
+            raise ApiError(503, "not_ready", "not ready: the server is shutting down", {"Retry-After": "1"}) from None
         except asyncio.CancelledError:
             pending.cancel()
             raise

@@ -185,6 +185,43 @@ def test_stop_finishes_what_is_queued_before_ending_the_thread(batchers):
     assert run.batches == [["a", "b"]]
 
 
+def test_drain_closes_the_batch_being_formed_at_once(batchers):
+    """No new rows can come once draining: the rows waiting for ``max_wait`` go now, not after it."""
+    run = RunBatch()
+    b = batchers(run, max_batch=100, max_wait_s=60.0)  # were max_wait awaited, the test would time out
+
+    async def go():
+        queued = b.submit([row("a"), row("b")])
+        await asyncio.sleep(0.05)  # the worker waits for more rows
+        b.drain()
+        return await outputs(queued)
+
+    assert asyncio.run(go()) == ["a", "b"]
+    assert run.batches == [["a", "b"]]
+
+
+def test_stop_after_its_timeout_takes_no_new_batch_and_answers_what_is_left_draining(batchers):
+    gate = threading.Event()
+    run = RunBatch(gate=gate)
+    b = batchers(run, max_batch=1)
+
+    async def go():
+        busy = b.submit([row("busy")])
+        assert await asyncio.to_thread(run.entered.wait, TIMEOUT)  # the worker is inside run_batch
+        left = b.submit([row("left-1"), row("left-2")])
+        stopping = asyncio.create_task(asyncio.to_thread(b.stop, 0.05))  # its timeout passes inside the batch
+        await asyncio.sleep(0.2)
+        gate.set()
+        await asyncio.wait_for(stopping, TIMEOUT)
+        assert not b.running()
+        assert await outputs(busy) == ["busy"]
+        with pytest.raises(Draining):
+            await asyncio.wait_for(left.future, TIMEOUT)
+
+    asyncio.run(go())
+    assert run.batches == [["busy"]]  # the rows left were never computed
+
+
 POWERS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
