@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         InFlightMiddleware, in_flight=app.state.in_flight, draining=lambda: lifecycle.phase == "draining"
     )
-    replica = replica_id()
+    app.state.replica = replica = replica_id()  # the HTTP protocol's own errors name it too (service.__main__)
     app.add_middleware(ReplicaHeaderMiddleware, replica=replica)  # outermost: every response names its replica
     app.predict = PredictEndpoint(lifecycle, app.state.in_flight, replica.encode("ascii"), settings.max_body_bytes)
     return app
