@@ -97,6 +97,7 @@ class Engine:
             except ValueError as e:  # a model the fast path cannot run: the reference path serves it
                 log.warning("fast path off: %s", e)
         self.warm_up_report: dict | None = None
+        self._batch_sizes: tuple[int, ...] | None = None  # set by warm_up
         path = f"fast path ({self.fast.options})" if self.fast is not None else "reference path"
         log.info(
             "backbone %s on %s (%s), d_model=%d; %s", backbone.model_id, self.device, self.dtype, self.d_model, path
@@ -121,6 +122,9 @@ class Engine:
     def batch_sizes(self) -> tuple[int, ...] | None:
         """The batch sizes the fast path runs as prepared shapes (a batch of another size is padded up
         to the next of them), known after :meth:`warm_up`; None when batches run at their own size."""
+        return self._batch_sizes
+
+    def _prepared_batch_sizes(self) -> tuple[int, ...] | None:
         fast = self.fast
         if fast is None or fast.use_reference or fast.prepared is None:
             return None
@@ -242,6 +246,7 @@ class Engine:
             self.warm_up_report = self._warm_up_fast()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+        self._batch_sizes = self._prepared_batch_sizes()  # read by the batcher, once per batch
         took = time.perf_counter() - t0
         self.warm_up_report["seconds"] = round(took, 2)
         return took
