@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -56,6 +57,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a tiny model and few repeats: proves the run end to end")
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto", help="auto: cuda bf16, cpu fp32")
     p.add_argument("--shape", choices=sorted(SHAPES), default=None, help="default: quick, else gpu on cuda, cpu on cpu")
+    p.add_argument("--batch", type=int, default=None, help="the shape's batch (and the server's max batch) instead")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per phase (default cpu 7, cuda 15, quick 2)")
     p.add_argument("--latency-repeats", type=int, default=None, help="single requests per latency figure")
     p.add_argument("--phase-cap", type=float, default=None, help="seconds after which a phase stops repeating")
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if (cuda and args.dtype == "auto") or args.dtype == "bfloat16" else torch.float32
     shape = SHAPES[args.shape or ("quick" if args.quick else "gpu" if cuda else "cpu")]
+    shape = replace(shape, batch=args.batch) if args.batch else shape
     result = {"command": " ".join(["python", "-m", "bench.speed", *(sys.argv[1:] if argv is None else argv)])}
     result.update(environment(device, args.threads))
     result["shape"] = shape.as_dict() | {"dtype": str(dtype).removeprefix("torch.")}

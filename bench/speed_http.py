@@ -69,7 +69,7 @@ def _ready(url: str) -> bool:
 
 @contextlib.contextmanager
 def running_server(model_dir: Path, store: Path, env: dict[str, str], log_path: Path, ready_within: float, say):
-    """``python -m service`` on 127.0.0.1 until the block ends; yields (url, seconds to ready)."""
+    """``python -m service`` on 127.0.0.1 until the block ends; yields (url, seconds to ready, pid)."""
     port = _free_port()
     full = dict(os.environ, MPT_MODEL=str(model_dir), MPT_STORE=str(store), MPT_HOST="127.0.0.1",
                 MPT_PORT=str(port), MPT_LOG_LEVEL="warning", **env)  # fmt: skip
@@ -86,7 +86,7 @@ def running_server(model_dir: Path, store: Path, env: dict[str, str], log_path: 
             time.sleep(0.25)
         took = time.perf_counter() - t0
         say(f"server ready in {took:.1f}s")
-        yield url, took
+        yield url, took, proc.pid
     finally:  # SIGTERM (drain, exit); killed if that takes over 30 s or this wait is interrupted
         try:
             if proc.poll() is None:
@@ -98,6 +98,48 @@ def running_server(model_dir: Path, store: Path, env: dict[str, str], log_path: 
             raise
         finally:
             log.close()
+
+
+def process_cpu(pid: int) -> tuple[float, float] | None:
+    """CPU seconds so far of the whole process and of its main thread (the server's event loop),
+    from /proc; None where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read(path: str) -> float:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    try:
+        return read(f"/proc/{pid}/stat"), read(f"/proc/{pid}/task/{pid}/stat")
+    except OSError:
+        return None
+
+
+def server_metrics(url: str) -> dict[str, float]:
+    """The server's batch figures so far (its Prometheus metrics)."""
+    names = ("mpt_batch_rows_sum", "mpt_batch_rows_count", "mpt_inference_seconds_sum")
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        lines = r.read().decode().splitlines()
+    return {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(names)}
+
+
+def where_time_went(before: tuple, after: tuple, result: dict) -> dict:
+    """Per request: the server's CPU (all threads, and its event loop's thread alone); per batch:
+    rows, and the share of the wall time the batch worker was running batches."""
+    (cpu0, m0), (cpu1, m1) = before, after
+    n = max(1, result["requests"] + result["errors"])
+    batches = m1["mpt_batch_rows_count"] - m0["mpt_batch_rows_count"]
+    out = {
+        "batches": int(batches),
+        "mean_batch_rows": round((m1["mpt_batch_rows_sum"] - m0["mpt_batch_rows_sum"]) / max(1, batches), 1),
+        "engine_busy": round(
+            (m1["mpt_inference_seconds_sum"] - m0["mpt_inference_seconds_sum"]) / result["seconds"], 3
+        ),
+    }
+    if cpu0 is not None and cpu1 is not None:
+        out["cpu_ms_per_request"] = round(1e3 * (cpu1[0] - cpu0[0]) / n, 4)
+        out["event_loop_cpu_ms_per_request"] = round(1e3 * (cpu1[1] - cpu0[1]) / n, 4)
+    return out
 
 
 def drive(url: str, requests: list[dict], concurrency: int, seconds: float) -> dict:
@@ -142,7 +184,7 @@ def http_phase(run, engine, backbone, tables, wl, settings, args, tmp: Path, say
     }  # fmt: skip
     log_path = Path(args.out) / f"speed-{args.device}{'-quick' if args.quick else ''}-server.log"
     ready_within = max(10.0, min(240.0, run.left() - seconds - 25))
-    with running_server(tmp / "model", store, env, log_path, ready_within, say) as (url, ready_s):
+    with running_server(tmp / "model", store, env, log_path, ready_within, say) as (url, ready_s, pid):
         answer = _post(url, requests[0])  # the server's answer is the engine's
         checks["http"] = {
             "output_equal": answer["outputs"][0] == expected.output,
@@ -150,11 +192,14 @@ def http_phase(run, engine, backbone, tables, wl, settings, args, tmp: Path, say
         }
         say(f"HTTP check: {checks['http']}; warming up the connections, then {seconds:.0f}s at concurrency {conc}")
         drive(url, requests, conc, min(3.0, seconds / 3))
+        before = process_cpu(pid), server_metrics(url)
         res = drive(url, requests, conc, seconds)
+        server = where_time_went(before, (process_cpu(pid), server_metrics(url)), res)
     figures["http"] = res | {
+        "server": server,
         "concurrency": conc, "engine_rps": engine_rps, "ratio": res["rps"] / engine_rps,
         "server_ready_s": round(ready_s, 1), "server_log": str(log_path), "engine_times": t["engine"],
         "request": f"1 input of {len(rows[0].input_ids)} tokens, 2 candidates (1 word + EOS each)",
     }  # fmt: skip
     say(f"HTTP: {res['rps']:.1f} req/s ({res['errors']} errors, p50 {res['p50_ms']} ms) = "
-        f"{figures['http']['ratio']:.2f} of the engine's {engine_rps:.1f}")  # fmt: skip
+        f"{figures['http']['ratio']:.2f} of the engine's {engine_rps:.1f}; server: {server}")  # fmt: skip

@@ -29,7 +29,7 @@ export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTH
 # 1. the server's web stack, when missing, from the wheels carried in .whl/
 shopt -s nullglob
 wheels=(.whl/*.whl)
-if [ ${#wheels[@]} -gt 0 ] && ! "$PY" -c "import fastapi, uvicorn, pydantic_settings, httptools" 2>/dev/null; then
+if [ ${#wheels[@]} -gt 0 ] && ! "$PY" -c "import fastapi, uvicorn, pydantic_settings, httptools, uvloop" 2>/dev/null; then
   log "installing ${#wheels[@]} wheels from .whl/ into $SITE"
   if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$SITE" "${wheels[@]}"; then
     log "pip could not install them; unpacking the wheels into $SITE instead"

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from .app import create_app
 from .errors import describe_validation_errors
 from .http_protocol import protocol_class
+from .replica import replica_id
 from .settings import Settings
 
 log = logging.getLogger("mpt.service")
@@ -99,7 +100,9 @@ def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        http=protocol_class(settings.max_head_bytes),
+        # uvicorn formats each access-log line's fields before its logger drops them: off when they would be dropped
+        access_log=settings.log_level in ("debug", "info"),
+        http=protocol_class(settings.max_head_bytes, (getattr(app.state, "replica", None) or replica_id()).encode()),
         timeout_graceful_shutdown=2.0,  # what is left once the drain is over: idle connections, closed at once
         lifespan="on",
     )

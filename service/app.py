@@ -12,7 +12,8 @@ from .errors import install_error_handlers
 from .lifecycle import Lifecycle
 from .middleware import BodyLimitMiddleware, InFlight, InFlightMiddleware, MetricsMiddleware
 from .openapi import install_openapi
-from .replica import ReplicaHeaderMiddleware
+from .predict_asgi import PredictEndpoint
+from .replica import ReplicaHeaderMiddleware, replica_id
 from .routes import families, jobs, ops, predict, tasks
 from .settings import Settings, get_settings
 
@@ -38,6 +39,24 @@ def warn_if_exposed(settings: Settings) -> None:
         )
 
 
+class ServiceApp(FastAPI):
+    """The FastAPI app, with ``POST /predict`` (the hot path) answered by :class:`PredictEndpoint`
+    before FastAPI's machinery; every other request, and the OpenAPI document, is FastAPI's."""
+
+    predict: PredictEndpoint | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (
+            self.predict is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/predict"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            return await self.predict(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     lifecycle = Lifecycle(settings)
@@ -57,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         static_url=DOCS_ASSETS,
         swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would otherwise ask validator.swagger.io
     )
+    app.__class__ = ServiceApp  # FastAPIOffline builds a plain FastAPI; ServiceApp only adds the dispatch above
     app.state.service = lifecycle  # what deps.py hands the routes
     install_error_handlers(app)
     for router in (predict.router, tasks.router, jobs.router, families.router, ops.router):
@@ -68,5 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         InFlightMiddleware, in_flight=app.state.in_flight, draining=lambda: lifecycle.phase == "draining"
     )
-    app.add_middleware(ReplicaHeaderMiddleware)  # outermost: every response names its replica
+    app.state.replica = replica = replica_id()  # the HTTP protocol's own errors name it too (service.__main__)
+    app.add_middleware(ReplicaHeaderMiddleware, replica=replica)  # outermost: every response names its replica
+    app.predict = PredictEndpoint(lifecycle, app.state.in_flight, replica.encode("ascii"), settings.max_body_bytes)
     return app

@@ -18,7 +18,9 @@ holds.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -58,6 +60,7 @@ class Pending:
         self.results: list[RowResult | None] = [None] * len(self.rows)
         self.remaining = len(self.rows)
         self.cancelled = False  # its rows still queued are dropped, not computed
+        self.error: Exception | None = None  # the whole request's failure (its future raises it)
         self.next = 0  # the next row to hand to a batch (worker side, under the batcher's lock)
 
     def cancel(self) -> None:
@@ -68,14 +71,34 @@ class Pending:
         return self.cancelled or (self.deadline is not None and now >= self.deadline)
 
     def _resolve(self) -> None:
-        if not self.future.done():
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(self.error)
+        else:
             self.future.set_result(self.results)  # type: ignore[arg-type]
 
-    def deliver(self, index: int, result: RowResult) -> None:  # worker thread
+    def deliver(self, index: int, result: RowResult) -> bool:  # worker thread
+        """Record one row's result; True once every row of the request has one."""
         self.results[index] = result
         self.remaining -= 1
-        if self.remaining == 0:
-            self.loop.call_soon_threadsafe(self._resolve)
+        return self.remaining == 0
+
+
+def _resolve_all(done: list[Pending]) -> None:  # event loop
+    for pending in done:
+        pending._resolve()
+
+
+def resolve(done: list[Pending]) -> None:
+    """Resolve the futures of the requests a batch completed: one wake-up of each event loop per
+    batch (``call_soon_threadsafe`` writes to the loop's self-pipe), not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
+    for pending in done:
+        by_loop.setdefault(pending.loop, []).append(pending)
+    for loop, pendings in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits these any more
+            loop.call_soon_threadsafe(_resolve_all, pendings)
 
 
 class TaskQueue:
@@ -87,6 +110,8 @@ class TaskQueue:
         self.requests: collections.deque[Pending] = collections.deque()
         self.rows = 0
 
+
+MIN_FIT_BATCH = 32  # below this, a batch's fixed cost outweighs its padding: the waiting rows go as they are
 
 BatchObserver = Callable[[list[Row], float, float], None]  # rows, start time (perf_counter), run seconds
 
@@ -102,8 +127,10 @@ class MicroBatcher:
         *,
         max_task_queue: int | None = None,
         max_batch_tokens: int | None = None,
+        batch_sizes: Callable[[], Sequence[int] | None] | None = None,
     ):
         self.run_batch, self.max_batch, self.max_wait_s, self.max_queue = run_batch, max_batch, max_wait_s, max_queue
+        self.batch_sizes = batch_sizes  # the sizes the engine runs batches at (it pads up to the next), if any
         self.max_task_queue = max_task_queue or max_queue
         self.max_batch_tokens = max_batch_tokens  # None: no token budget
         self.observe = observe
@@ -143,21 +170,25 @@ class MicroBatcher:
             if queue is None:
                 queue = self._tasks[pending.key] = TaskQueue()
                 self._ring.append(pending.key)
-            if self._rows == 0:
+            first = self._rows == 0
+            if first:
                 self._since = time.perf_counter()
             queue.requests.append(pending)
             queue.rows += n
             self._rows += n
-            self._cond.notify()
+            if first or self._rows >= self.max_batch:  # what the worker waits for: a first row, a full batch
+                self._cond.notify()  # (not every row: each wake-up takes the GIL from the event loop)
         return pending
 
     def queued_rows(self) -> int:
         return self._rows
 
     def drain(self) -> None:
-        """Refuse new work from now on; what is queued still runs."""
+        """Refuse new work from now on; what is queued still runs, at once (no new row can come to
+        fill the batch being formed: it does not wait out ``max_wait``)."""
         with self._cond:
             self._draining = True
+            self._cond.notify_all()
 
     def idle(self) -> bool:
         with self._cond:
@@ -167,7 +198,8 @@ class MicroBatcher:
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Drain, wait for the queue to empty (up to ``timeout``), then end the worker thread."""
+        """Drain, wait for the queue to empty (up to ``timeout``), then end the worker thread: it
+        finishes the batch it is running and takes no other; requests still queued get :class:`Draining`."""
         self.drain()
         deadline = time.monotonic() + timeout
         while self.running() and not self.idle() and time.monotonic() < deadline:
@@ -181,18 +213,29 @@ class MicroBatcher:
     # ---- worker thread ------------------------------------------------------------------------
     def _take_batch(self) -> list[tuple[Pending, int]] | None:
         with self._cond:
-            while not self._rows:
-                if self._stopped:
-                    return None
+            while not self._rows and not self._stopped:
                 self._cond.wait()
-            while self._rows < self.max_batch and not self._stopped:
+            while self._rows < self.max_batch and not self._stopped and not self._draining:
                 left = self._since + self.max_wait_s - time.perf_counter()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            batch = self._pop_batch(time.perf_counter())
+            if self._stopped:
+                self._abandon()
+                return None
+            batch = self._pop_batch(time.perf_counter(), self.batch_limit(min(self._rows, self.max_batch)))
             self._busy = bool(batch)
             return batch
+
+    def _abandon(self) -> None:
+        """Stopped: every request still queued is answered :class:`Draining`; none of its rows runs."""
+        left = [pending for queue in self._tasks.values() for pending in queue.requests]
+        self._tasks.clear()
+        self._ring.clear()
+        self._rows = 0
+        for pending in left:
+            pending.error = Draining()
+        resolve(left)
 
     def _head(self, now: float) -> tuple[str, TaskQueue, Pending] | None:
         """The request whose row is next, round-robin; drops what is past its deadline on the way."""
@@ -212,10 +255,26 @@ class MicroBatcher:
             del self._tasks[key]
         return None
 
-    def _pop_batch(self, now: float) -> list[tuple[Pending, int]]:
+    def batch_limit(self, waiting: int) -> int:
+        """The rows to take when ``waiting`` rows (at most a full batch) wait: all of them, except just
+        past one of the engine's batch sizes (at least :data:`MIN_FIT_BATCH`, passed by at most half),
+        where that size is taken and the rest open the next batch. The engine pads a batch up to its
+        next size: 130 rows would cost what 256 do, 128 and then 2 cost about half as much; in a
+        closed loop the batches otherwise settle into such pairs (e.g. 83 + 173 rows)."""
+        sizes = self.batch_sizes() if self.batch_sizes is not None else None
+        if not sizes or waiting >= self.max_batch:
+            return waiting
+        i = bisect.bisect_right(sizes, waiting)  # sizes[i - 1] <= waiting < sizes[i]
+        if i == 0 or i == len(sizes) or sizes[i - 1] == waiting:
+            return waiting  # below every size, above them all (no padding), or exactly one
+        fit = sizes[i - 1]
+        return fit if fit >= MIN_FIT_BATCH and waiting - fit <= fit // 2 else waiting
+
+    def _pop_batch(self, now: float, limit: int | None = None) -> list[tuple[Pending, int]]:
         batch: list[tuple[Pending, int]] = []
         cost = BatchCost()
-        while len(batch) < self.max_batch:
+        limit = self.max_batch if limit is None else limit
+        while len(batch) < limit:
             head = self._head(now)
             if head is None:
                 break
@@ -257,7 +316,6 @@ class MicroBatcher:
             elapsed = time.perf_counter() - started
             if self.observe is not None:
                 self.observe(rows, started, elapsed)
-            for (pending, i), result in zip(batch, results):
-                pending.deliver(i, result)
+            resolve([pending for (pending, i), result in zip(batch, results) if pending.deliver(i, result)])
             with self._cond:
                 self._busy = False

@@ -84,6 +84,8 @@ class Engine:
         self.d_model = backbone.d_model
         self.pad_id = int(self.tokenizer.pad_token_id)
         self._fast = unpadded(getattr(self.tokenizer, "backend_tokenizer", None))
+        # tokenizers >= 0.20: the same ids without computing offsets (~3x cheaper on 128-token inputs)
+        self._encode_batch = getattr(self._fast, "encode_batch_fast", None) or getattr(self._fast, "encode_batch", None)
         # the Rust decoder gives the HF tokenizer's strings unless the wrapper post-edits them
         self._rust_decode = self._fast is not None and not getattr(self.tokenizer, "clean_up_tokenization_spaces", 0)
         self._pin = self.device.type == "cuda"  # host batches in pinned memory: async copies to the GPU
@@ -95,6 +97,7 @@ class Engine:
             except ValueError as e:  # a model the fast path cannot run: the reference path serves it
                 log.warning("fast path off: %s", e)
         self.warm_up_report: dict | None = None
+        self._batch_sizes: tuple[int, ...] | None = None  # set by warm_up
         path = f"fast path ({self.fast.options})" if self.fast is not None else "reference path"
         log.info(
             "backbone %s on %s (%s), d_model=%d; %s", backbone.model_id, self.device, self.dtype, self.d_model, path
@@ -103,9 +106,10 @@ class Engine:
     # ---- tokenisation (event loop side; cheap) --------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids with EOS, untruncated (the caller enforces the length limit). Calls the Rust
-        tokenizer directly when there is one: the same ids at half the cost of the HF wrapper."""
+        tokenizer directly when there is one: the same ids at half the cost of the HF wrapper, and
+        through ``encode_batch_fast`` (no character offsets) at a third of ``encode_batch``'s."""
         if self._fast is not None:
-            return [e.ids for e in self._fast.encode_batch(list(texts), add_special_tokens=True)]
+            return [e.ids for e in self._encode_batch(list(texts), add_special_tokens=True)]
         return self.tokenizer(list(texts), add_special_tokens=True).input_ids
 
     def detokenize(self, seqs: Sequence[Sequence[int]]) -> list[str]:
@@ -114,6 +118,17 @@ class Engine:
         if self._rust_decode:
             return [t.strip() for t in self._fast.decode_batch([list(s) for s in seqs], skip_special_tokens=True)]
         return [self.tokenizer.decode(s, skip_special_tokens=True).strip() for s in seqs]
+
+    def batch_sizes(self) -> tuple[int, ...] | None:
+        """The batch sizes the fast path runs as prepared shapes (a batch of another size is padded up
+        to the next of them), known after :meth:`warm_up`; None when batches run at their own size."""
+        return self._batch_sizes
+
+    def _prepared_batch_sizes(self) -> tuple[int, ...] | None:
+        fast = self.fast
+        if fast is None or fast.use_reference or fast.prepared is None:
+            return None
+        return tuple(sorted({key[1] for key in fast.prepared.runners if key[0] == "encoder"})) or None
 
     @property
     def path(self) -> str:
@@ -231,6 +246,7 @@ class Engine:
             self.warm_up_report = self._warm_up_fast()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+        self._batch_sizes = self._prepared_batch_sizes()  # read by the batcher, once per batch
         took = time.perf_counter() - t0
         self.warm_up_report["seconds"] = round(took, 2)
         return took

@@ -3,13 +3,14 @@ mapping of every exception the app can meet onto it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prompts_store import Conflict, InvalidArtifact, InvalidName, JobsUnsupported, NotFound, StoreError
@@ -23,9 +24,25 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """THE error body of the API; also an ASGI app, so middleware answers with it too."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_body(code: str, message: str) -> bytes:
+    """THE error body of the API, as sent (compact UTF-8 JSON, as Starlette's ``JSONResponse`` renders)."""
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """THE error response of the API; also an ASGI app, so middleware answers with it too."""
+    return Response(error_body(code, message), status_code=status, headers=headers, media_type="application/json")
+
+
+def error_of(e: Exception) -> tuple[int, str, str, dict[str, str]]:
+    """(status, code, message, headers) of what a request raised: the mapping the handlers below
+    install, for the paths that answer without them (``predict_asgi``)."""
+    if isinstance(e, ApiError):
+        return e.status, e.code, e.message, e.headers
+    if isinstance(e, StoreError):
+        return store_status(e), e.code, str(e), {}
+    log.error("unhandled error", exc_info=e)
+    return 500, "internal", f"internal error: {type(e).__name__}", {}
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -100,11 +117,11 @@ def allowed_methods(request: Request) -> str | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api(_: Request, e: ApiError) -> JSONResponse:
+    async def _api(_: Request, e: ApiError) -> Response:
         return error_response(e.status, e.code, e.message, e.headers)
 
     @app.exception_handler(StoreError)
-    async def _store(_: Request, e: StoreError) -> JSONResponse:
+    async def _store(_: Request, e: StoreError) -> Response:
         status = store_status(e)
         if status == 503:
             log.warning("store unavailable: %s", e)
@@ -112,17 +129,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, e.code, str(e))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+    async def _validation(_: Request, e: RequestValidationError) -> Response:
         return error_response(422, "invalid_request", describe_validation_errors(e.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, e: StarletteHTTPException) -> Response:
         headers = dict(getattr(e, "headers", None) or {})
         if e.status_code == 405:
             headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         return error_response(e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), str(e.detail), headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, e: Exception) -> JSONResponse:
+    async def _unexpected(_: Request, e: Exception) -> Response:
         log.exception("unhandled error")
         return error_response(500, "internal", f"internal error: {type(e).__name__}")

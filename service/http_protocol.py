@@ -7,14 +7,16 @@ runs out).
     request line (URL) over the limit      414 {"error": {"code": "uri_too_long", ...}}
     headers over the limit                 431 {"error": {"code": "headers_too_large", ...}}
 
-Each closes the connection, as uvicorn's plain-text 400 does.
+Each closes the connection, as uvicorn's plain-text 400 does, with the app's one error body
+(``errors.error_body``) and, as every response of the app, ``x-mpt-replica``.
 """
 
 from __future__ import annotations
 
-import json
-
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .errors import error_body
+from .replica import HEADER as REPLICA_HEADER
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,13 +26,15 @@ except ImportError:  # uvicorn without httptools: h11, which bounds a request he
 REASONS = {400: b"Bad Request", 414: b"URI Too Long", 431: b"Request Header Fields Too Large"}
 
 
-def error_bytes(status: int, code: str, message: str, default_headers) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+def error_bytes(status: int, code: str, message: str, default_headers, replica: bytes | None = None) -> bytes:
+    """A whole HTTP/1.1 error response, written before (or instead of) the app."""
+    body = error_body(code, message)
     head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status])]
     head += [name + b": " + value + b"\r\n" for name, value in default_headers]
     head += [
         b"content-type: application/json\r\n",
         b"content-length: %d\r\n" % len(body),
+        *([REPLICA_HEADER + b": " + replica + b"\r\n"] if replica else []),
         b"connection: close\r\n\r\n",
     ]
     return b"".join(head) + body
@@ -42,14 +46,16 @@ class HeadTooLarge(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def protocol_class(max_head_bytes: int) -> type:
-    """The protocol class to give ``uvicorn.Config(http=...)``."""
+def protocol_class(max_head_bytes: int, replica: bytes | None = None) -> type:
+    """The protocol class to give ``uvicorn.Config(http=...)``; ``replica``: the x-mpt-replica value."""
     if HttpToolsProtocol is None:
 
         class JsonErrorsH11Protocol(H11Protocol):
             def send_400_response(self, msg: str) -> None:
                 self.transport.write(
-                    error_bytes(400, "bad_request", f"{msg} (malformed or over-long request line or headers)", [])
+                    error_bytes(
+                        400, "bad_request", f"{msg} (malformed or over-long request line or headers)", [], replica
+                    )
                 )
                 self.transport.close()
 
@@ -82,7 +88,7 @@ def protocol_class(max_head_bytes: int) -> type:
         def send_400_response(self, msg: str) -> None:
             refused = self._refused or HeadTooLarge(400, "bad_request", f"{msg} (malformed request line or headers)")
             self.transport.write(
-                error_bytes(refused.status, refused.code, refused.message, self.server_state.default_headers)
+                error_bytes(refused.status, refused.code, refused.message, self.server_state.default_headers, replica)
             )
             self.transport.close()
 

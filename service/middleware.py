@@ -70,7 +70,9 @@ class MetricsMiddleware:
 
 
 class InFlight:
-    """The number of HTTP requests being answered; the drain waits until it is 0."""
+    """The number of HTTP requests being answered that arrived before the drain began; the drain
+    waits until it is 0. Requests arriving while draining are not counted: each is answered at once
+    (503, or a cheap probe), and a client retrying in a loop would otherwise hold the drain open."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -93,6 +95,8 @@ class InFlightMiddleware:
                 message = dict(message, headers=[*message.get("headers", []), (b"connection", b"close")])
             await send(message)
 
+        if self.draining():
+            return await self.app(scope, receive, send_closing)
         self.in_flight.count += 1
         try:
             await self.app(scope, receive, send_closing)

@@ -62,11 +62,21 @@ def _count_over(data: dict, field: str, limit: int) -> None:
         )
 
 
-async def read_predict_body(request: Request, settings: Settings) -> PredictBody:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+def media_type(content_type: str) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return content_type.split(";")[0].strip().lower()
+
+
+def check_media_type(content_type: str) -> None:
+    """415 unless the body is JSON (checked before a byte of the body is read)."""
+    media = media_type(content_type)
     if not is_json(media):
         raise ApiError(415, "unsupported_media_type", f"send application/json, not {media!r}")
-    data = parse_json(await request.body())
+
+
+def parse_predict_body(body: bytes, settings: Settings) -> PredictBody:
+    """The body's request, after the checks above: 422 / 413 in the one error shape."""
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_request", f"the body must be a JSON object, not {type(data).__name__}")
     # counts first: a body of a million tiny items is refused without validating them one by one
@@ -76,6 +86,11 @@ async def read_predict_body(request: Request, settings: Settings) -> PredictBody
         return PredictBody.model_validate(data)
     except ValidationError as e:
         raise ApiError(422, "invalid_request", describe_validation_errors(e.errors())) from None
+
+
+async def read_predict_body(request: Request, settings: Settings) -> PredictBody:
+    check_media_type(request.headers.get("content-type", ""))
+    return parse_predict_body(await request.body(), settings)
 
 
 def predict_body_openapi() -> dict:

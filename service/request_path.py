@@ -2,8 +2,10 @@
 ``decode_request -> predict -> encode_response`` loop):
 
     decode_request   check (name, task, counts, characters, work budget; no model), then
-                     tokenize (a thread pool when big) and plan the rows: one per input, or
-                     per chunk of an input's candidates when they would not fit one batch    event loop
+                     tokenize (candidates seen before from a cache; the rest on the tokenize
+                     stage's thread, many requests per call, or in a thread pool when big)
+                     and plan the rows: one per input, or per chunk of an input's
+                     candidates when they would not fit one batch                           event loop
     batch            queue the rows in the micro-batcher and await them with the deadline;
                      the engine computes them there (compose, encode, decode or score,
                      detokenize, pick the best candidate)                                   batcher thread
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from prompts_store import NotFound, validate_name
 
-from .batcher import Draining, MicroBatcher, QueueFull, TaskQueueFull
+from .batcher import Draining, MicroBatcher, Pending, QueueFull, TaskQueueFull
 from .engine import Engine
 from .errors import ApiError
 from .metrics import Metrics
@@ -29,8 +31,11 @@ from .prompt_table import PromptTable
 from .rows import Candidates, Row, RowResult
 from .schemas import PredictResponse
 from .settings import Settings
+from .tokenize_stage import TokenizeStage
 
-INLINE_TOKENIZE_CHARS = 4096  # below this, tokenizing (~0.1 us/char) costs less than a thread hop
+POOL_TOKENIZE_CHARS = 4096  # a request of more characters tokenizes in the thread pool, alone
+CACHED_CANDIDATES = 16384  # candidate texts whose token ids are kept (the oldest go first)
+CACHED_CANDIDATE_CHARS = 256  # longer candidates are not kept
 
 
 def longest_token_chars(tokenizer) -> int:
@@ -38,6 +43,17 @@ def longest_token_chars(tokenizer) -> int:
     text than that, so a text of ``c`` characters needs at least ``c / this`` tokens (unless the
     tokenizer drops characters, as runs of whitespace)."""
     return max((len(t) for t in tokenizer.get_vocab()), default=1)
+
+
+class DeadlineExceeded(Exception):
+    pass
+
+
+def _expire(pending: Pending) -> None:
+    """The request's deadline passed: its rows still queued are dropped, not computed; it answers 504."""
+    if not pending.future.done():
+        pending.cancel()
+        pending.future.set_exception(DeadlineExceeded())
 
 
 @dataclass
@@ -58,9 +74,13 @@ class RequestPath:
         # Rust tokenizers release the GIL: two threads let a small request tokenize while a big one
         # does, on 2 cores; more would only contend with the model's threads.
         self._pool = ThreadPoolExecutor(settings.tokenizer_threads, thread_name_prefix="mpt-tokenize")
+        self._stage = TokenizeStage(engine.tokenize, max_chars=POOL_TOKENIZE_CHARS * 16)
+        metrics.queued_rows.set_function(batcher.queued_rows)  # read when scraped, not set per request
+        self._candidate_ids: dict[str, list[int]] = {}  # event loop only; the lists are shared, never mutated
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stage.stop()
 
     async def predict(
         self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None
@@ -76,8 +96,8 @@ class RequestPath:
     ) -> Plan:
         """The request's rows, after every check: 422 / 404 / 413."""
         new_tokens = self.check(task, inputs, max_new_tokens, candidates)
-        ids = await self.tokenize(list(inputs) + list(candidates or ()))
-        return self.plan(task, ids[: len(inputs)], new_tokens, candidates, ids[len(inputs) :])
+        ids, cand_ids = await self.tokenize(inputs, candidates or ())
+        return self.plan(task, ids, new_tokens, candidates, cand_ids)
 
     def check(self, task: str, inputs: list[str], max_new_tokens: int | None, candidates: list[str] | None) -> int:
         """Every check that needs no tokenizer; returns the new tokens to generate."""
@@ -129,11 +149,30 @@ class RequestPath:
                         f"{field}[{i}]: {text[e.start]!r} at character {e.start} is a lone UTF-16 surrogate, not text",
                     ) from None
 
-    async def tokenize(self, texts: list[str]) -> list[list[int]]:
-        """Token ids; big requests in the thread pool, so the event loop keeps answering."""
-        if sum(len(t) for t in texts) <= INLINE_TOKENIZE_CHARS:
-            return self.engine.tokenize(texts)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.engine.tokenize, texts)
+    async def tokenize(
+        self, inputs: Sequence[str], candidates: Sequence[str]
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids of the inputs and of the candidates. Candidates (label sets, asked again and
+        again) come from a bounded cache when seen before; what is left is tokenized off the event
+        loop: on the tokenize stage's thread with the other requests queued meanwhile, or in the
+        thread pool when big (so small requests do not wait behind it)."""
+        cache = self._candidate_ids
+        cand = [cache.get(c) for c in candidates]
+        missing = [c for c, x in zip(candidates, cand) if x is None]
+        texts = [*inputs, *missing]
+        if sum(len(t) for t in texts) <= POOL_TOKENIZE_CHARS:
+            ids = await self._stage.tokenize(texts)
+        else:
+            ids = await asyncio.get_running_loop().run_in_executor(self._pool, self.engine.tokenize, texts)
+        if missing:
+            fresh = iter(ids[len(inputs) :])
+            cand = [x if x is not None else next(fresh) for x in cand]
+            for text, x in zip(missing, ids[len(inputs) :]):
+                if len(text) <= CACHED_CANDIDATE_CHARS:
+                    if len(cache) >= CACHED_CANDIDATES:
+                        del cache[next(iter(cache))]  # the oldest entry
+                    cache[text] = x
+        return ids[: len(inputs)], cand  # type: ignore[return-value]
 
     def plan(
         self,
@@ -197,13 +236,20 @@ class RequestPath:
             ) from None
         except Draining:
             raise ApiError(503, "not_ready", "not ready: the server is shutting down", {"Retry-After": "1"}) from None
-        self.metrics.queued_rows.set(self.batcher.queued_rows())
-        timeout = self.settings.request_timeout_s
+        # one timer per request (cheaper than wait_for + shield, which wrap the future in two more)
+        timer = asyncio.get_running_loop().call_later(max(0.0, deadline - time.perf_counter()), _expire, pending)
         try:
-            return await asyncio.wait_for(asyncio.shield(pending.future), max(0.0, deadline - time.perf_counter()))
-        except asyncio.TimeoutError:
-            pending.cancel()  # its rows still queued are dropped, not computed
+            return await pending.future
+        except DeadlineExceeded:
+            timeout = self.settings.request_timeout_s
             raise ApiError(504, "deadline_exceeded", f"no answer within {timeout:g}s") from None
+        except Draining:  # the batcher stopped (the drain timed out) before the rows ran
+            raise ApiError(503, "not_ready", "not ready: the server is shutting down", {"Retry-After": "1"}) from None
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        finally:
+            timer.cancel()
 
     # ---- encode_response ----------------------------------------------------------------------
     @staticmethod
@@ -211,10 +257,11 @@ class RequestPath:
         for r in results:
             if r.error is not None:
                 raise r.error if isinstance(r.error, NotFound) else ApiError(500, "inference_failed", str(r.error))
+        # built without validating again (the fields are what the engine gave: str, float)
         if plan.candidates is None:
-            return PredictResponse(task=task, outputs=[r.output for r in results], scores=None)
+            return PredictResponse.model_construct(task=task, outputs=[r.output for r in results], scores=None)
         scores: list[list[float]] = [[] for _ in range(plan.owner[-1] + 1)]
         for i, r in zip(plan.owner, results):  # an input's rows are its candidates' chunks, in order
             scores[i].extend(r.scores)
         best = [max(range(len(s)), key=s.__getitem__) for s in scores]  # the first best, as the engine picks
-        return PredictResponse(task=task, outputs=[plan.candidates[b] for b in best], scores=scores)
+        return PredictResponse.model_construct(task=task, outputs=[plan.candidates[b] for b in best], scores=scores)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -15,11 +14,10 @@ class Candidates:
 
     texts: list[str]
     ids: list[list[int]]
+    longest: int = field(init=False)  # tokens of the longest candidate: what every candidate of a batch is padded to
 
-    @cached_property
-    def longest(self) -> int:
-        """Tokens of the longest candidate: what every candidate of a batch is padded to."""
-        return max(len(c) for c in self.ids)
+    def __post_init__(self) -> None:  # computed once (a cached_property takes a lock per read on Python 3.11)
+        object.__setattr__(self, "longest", max(map(len, self.ids), default=0))
 
     def chunk(self, start: int, stop: int) -> Candidates:
         return Candidates(self.texts[start:stop], self.ids[start:stop])

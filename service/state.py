@@ -67,6 +67,7 @@ def build_state(settings: Settings, metrics: Metrics) -> ServiceState:
         metrics.observe_batch,
         max_task_queue=s.max_task_queue,
         max_batch_tokens=s.max_batch_tokens,
+        batch_sizes=engine.batch_sizes,  # known after warm-up; read when a batch closes
     )
     return ServiceState(
         store=store,

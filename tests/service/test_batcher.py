@@ -183,3 +183,79 @@ def test_stop_finishes_what_is_queued_before_ending_the_thread(batchers):
 
     assert asyncio.run(go()) == ["a", "b"]
     assert run.batches == [["a", "b"]]
+
+
+def test_drain_closes_the_batch_being_formed_at_once(batchers):
+    """No new rows can come once draining: the rows waiting for ``max_wait`` go now, not after it."""
+    run = RunBatch()
+    b = batchers(run, max_batch=100, max_wait_s=60.0)  # were max_wait awaited, the test would time out
+
+    async def go():
+        queued = b.submit([row("a"), row("b")])
+        await asyncio.sleep(0.05)  # the worker waits for more rows
+        b.drain()
+        return await outputs(queued)
+
+    assert asyncio.run(go()) == ["a", "b"]
+    assert run.batches == [["a", "b"]]
+
+
+def test_stop_after_its_timeout_takes_no_new_batch_and_answers_what_is_left_draining(batchers):
+    gate = threading.Event()
+    run = RunBatch(gate=gate)
+    b = batchers(run, max_batch=1)
+
+    async def go():
+        busy = b.submit([row("busy")])
+        assert await asyncio.to_thread(run.entered.wait, TIMEOUT)  # the worker is inside run_batch
+        left = b.submit([row("left-1"), row("left-2")])
+        stopping = asyncio.create_task(asyncio.to_thread(b.stop, 0.05))  # its timeout passes inside the batch
+        await asyncio.sleep(0.2)
+        gate.set()
+        await asyncio.wait_for(stopping, TIMEOUT)
+        assert not b.running()
+        assert await outputs(busy) == ["busy"]
+        with pytest.raises(Draining):
+            await asyncio.wait_for(left.future, TIMEOUT)
+
+    asyncio.run(go())
+    assert run.batches == [["busy"]]  # the rows left were never computed
+
+
+POWERS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def test_a_batch_just_past_one_of_the_engines_sizes_takes_that_size_and_leaves_the_rest_first_in_line(batchers):
+    gate = threading.Event()
+    sizes: list[int] = []
+
+    def run_batch(rows):
+        sizes.append(len(rows))
+        if len(sizes) == 1:
+            assert gate.wait(TIMEOUT)
+        return [RowResult(output=r.task) for r in rows]
+
+    b = batchers(run_batch, max_batch=256, max_wait_s=0.0, max_queue=1024, batch_sizes=lambda: POWERS)
+
+    async def go():
+        first = b.submit([row("hold")])
+        while not sizes:  # the worker is inside the first batch
+            await asyncio.sleep(0.001)
+        waiting = [b.submit([row(f"t{k % 7}")]) for k in range(130)]  # 130 rows: 2 past 128
+        gate.set()
+        await outputs(first)
+        return [(await outputs(p))[0] for p in waiting]
+
+    assert asyncio.run(go()) == [f"t{k % 7}" for k in range(130)]
+    assert sizes == [1, 128, 2]
+
+
+@pytest.mark.parametrize(
+    ("waiting", "taken"),
+    [(130, 128), (192, 128), (193, 193), (256, 256), (40, 32), (49, 49), (20, 20), (3, 3), (128, 128), (300, 256)],
+)
+def test_the_batch_limit_rounds_down_only_just_past_a_size_big_enough(waiting, taken):
+    b = MicroBatcher(lambda rows: [], max_batch=256, max_wait_s=0.0, max_queue=1024, batch_sizes=lambda: POWERS)
+    assert b.batch_limit(min(waiting, b.max_batch)) == taken
+    plain = MicroBatcher(lambda rows: [], max_batch=256, max_wait_s=0.0, max_queue=1024)
+    assert plain.batch_limit(min(waiting, plain.max_batch)) == min(waiting, 256)  # no sizes: every row waiting

@@ -157,6 +157,11 @@ def test_bucketed_engine_prepared_every_resident_prompt_length(bucketed):
     assert not report["prepared"]["failed"] and not any(p["compiled"] for p in report["prepared"]["prepared"])
 
 
+def test_the_engine_names_the_batch_sizes_it_pads_to_for_the_batcher(reference, fast, bucketed):
+    assert reference.batch_sizes() is None and fast.batch_sizes() is None  # batches run at their own size
+    assert bucketed.batch_sizes() == (1, 2, 4, 8)  # the warmed-up batch buckets
+
+
 def test_bucketed_engine_serves_through_its_prepared_runners(bucketed, reference, monkeypatch):
     hits, get = [], bucketed.fast.prepared.get
 
