@@ -15,8 +15,11 @@ Each row measures, on a fresh copy of a store holding N tasks (populated once pe
 - ``same_server_ms``: PUT -> first 200 from /predict on the same server while 8 clients predict
   (``put_ms``: until the PUT's 201, by which the task is served);
 - ``list_ms``: ``GET /tasks?limit=100&after=<a random name>``;
-- ``predict_rps``: 8 closed-loop clients predicting over random resident tasks, and its ratio to
-  the row with 1 task.
+- ``predict_rps``: 8 closed-loop clients predicting (greedy, up to 4 tokens) over random resident
+  tasks, and its ratio to the row with 1 task. A batch runs until its longest answer ends, and
+  tasks of random factors answer with different lengths: the ratio also measures that workload;
+- ``score_rps``: the same with label scoring (2 candidates: one decoder pass per row, the same work
+  whatever the task), and its ratio to the row with 1 task.
 Timings depend on the machine and on what else runs on it: each row records the load average.
 """
 
@@ -47,7 +50,8 @@ from .http_load import LoadResult, _read_response, post_json
 MODEL, DEMO_STORE, FAMILY, L, D = "demo/backbone", "demo/store", "lab", 16, 128
 COUNTS = (1, 1_000, 10_000, 100_000, 1_000_000)
 INPUTS = ["big or small : the ocean", "is a dog an animal ?", "hot or cold : snow", "the old film was great"]
-BODY = {"max_new_tokens": 4}
+BODY = {"max_new_tokens": 4}  # greedy generation: a batch runs until its longest answer ends
+SCORE_BODY = {"candidates": ["yes", "no"]}  # label scoring: the same work per row whatever the task
 
 
 def populate(n: int, seed: int, cache: Path) -> Path:
@@ -153,7 +157,9 @@ async def cross_process(url_a: str, url_b: str, n: int, poll_s: float) -> list[f
     return out
 
 
-async def predict_load(url: str, names: list[str], workers: int, stop: asyncio.Event, seed: int) -> LoadResult:
+async def predict_load(
+    url: str, names: list[str], workers: int, stop: asyncio.Event, seed: int, body: dict = BODY
+) -> LoadResult:
     host, result = url.split("//", 1)[1], LoadResult()
 
     async def worker(w: int) -> None:
@@ -161,9 +167,9 @@ async def predict_load(url: str, names: list[str], workers: int, stop: asyncio.E
         reader, writer = await asyncio.open_connection(*host.split(":"))
         try:
             while not stop.is_set():
-                body = BODY | {"inputs": rng.choice(INPUTS)}
+                request = body | {"inputs": rng.choice(INPUTS)}
                 t0 = time.perf_counter()
-                writer.write(post_json(host, "/predict", {"task": rng.choice(names)}, body))
+                writer.write(post_json(host, "/predict", {"task": rng.choice(names)}, request))
                 status, _ = await _read_response(reader)
                 if status == 200:
                     result.latencies.append(time.perf_counter() - t0)
@@ -245,23 +251,24 @@ def measure(n: int, args: argparse.Namespace, base: dict | None) -> dict:
             put_ms, served_ms, load = asyncio.run(same_server(a, names, args.uploads))
             row["same_server_ms"] = pct(served_ms) | {"put_p99": pct(put_ms)["p99"], "load": load}
             row["list_ms"] = pct(asyncio.run(listing(a, names, args.seconds / 2)))
-            runs = []
-            for k in range(args.repeats):
-                stop = asyncio.Event()
+            for key, body in (("predict", BODY), ("score", SCORE_BODY)):
+                runs = []
+                for k in range(args.repeats):
+                    stop = asyncio.Event()
 
-                async def timed(stop=stop, k=k):
-                    task = asyncio.create_task(predict_load(a, names, 8, stop, seed=10 + k))
-                    await asyncio.sleep(args.seconds)
-                    stop.set()
-                    return await task
+                    async def timed(stop=stop, k=k, body=body):
+                        task = asyncio.create_task(predict_load(a, names, 8, stop, seed=10 + k, body=body))
+                        await asyncio.sleep(args.seconds)
+                        stop.set()
+                        return await task
 
-                runs.append(asyncio.run(timed()).summary())
-            best = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
-            row["predict_rps"] = best["rps"]
-            row["predict_rps_all"] = [r["rps"] for r in runs]
-            row["predict_p99_ms"] = best["p99_ms"]
-            if base is not None:
-                row["predict_rps_vs_1"] = round(best["rps"] / base["predict_rps"], 3)
+                    runs.append(asyncio.run(timed()).summary())
+                best = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+                row[f"{key}_rps"] = best["rps"]
+                row[f"{key}_rps_all"] = [r["rps"] for r in runs]
+                row[f"{key}_p99_ms"] = best["p99_ms"]
+                if base is not None:
+                    row[f"{key}_rps_vs_1"] = round(best["rps"] / base[f"{key}_rps"], 3)
             row["sync_lag_p_count"] = metric(a, "mpt_store_sync_lag_seconds_count")
     finally:
         for p in cache.glob(run.name + "*"):
