@@ -15,6 +15,7 @@ WORKDIR /app
 # the same install script as `make` and CI (CPU torch pinned; MPT_TORCH_SPEC for a CUDA build)
 COPY pyproject.toml constraints-cpu.txt README.md ./
 COPY scripts/install.sh scripts/install.sh
+COPY mpt_core mpt_core
 COPY prompts_store prompts_store
 COPY training training
 COPY service service

@@ -52,19 +52,19 @@ bench-gpu:
 
 ## lab-backbone: pretrain the accuracy lab's T5 into demo/backbone (seeded; ~45 min on 2 CPU cores; committed)
 lab-backbone: $(STAMP)
-	$(PY) -m bench.lab.pretrain --out demo/backbone $(ARGS)
+	$(PY) -m lab.pretrain --out demo/backbone $(ARGS)
 
 ## lab-gate: is the backbone promptable? writes bench/results/gate.json, fails if not (~10 min)
 lab-gate: $(STAMP)
-	$(PY) -m bench.lab.gate --backbone demo/backbone $(ARGS)
+	$(PY) -m lab.gate --backbone demo/backbone $(ARGS)
 
 ## bench-accuracy: the paper's comparison on the lab: quick grid (ARGS=--full for all, --smoke for CI)
 bench-accuracy: $(STAMP)
-	$(PY) -m bench.accuracy $(ARGS)
+	$(PY) -m lab.accuracy $(ARGS)
 
 ## demo-bundle: rebuild the embedded demo in demo/ (ARGS=--rebuild-backbone to pretrain the backbone too)
 demo-bundle: $(STAMP)
-	$(PY) -m bench.lab.bundle $(ARGS)
+	$(PY) -m lab.bundle $(ARGS)
 
 clean:
 	rm -rf build runs .pytest_cache

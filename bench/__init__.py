@@ -1,10 +1,16 @@
-"""Benchmarks of mpt-serve: serving (``bench.serve_bench``) and the offline accuracy lab
-(``bench.lab``, ``bench.accuracy``)."""
+"""Benchmarks of mpt-serve (not unit tests); their results go to ``bench/results/``.
+
+    speed/          the engine against PEFT, side by side (``make bench-speed``, ``make bench-gpu``)
+    scale           one server with 1 to 10^6 resident tasks (``make bench-scale``)
+    scale_out       replicas on one store
+    serve_bench     HTTP serving throughput and latency on a tiny T5 (``make bench-serve``)
+    store_bench     the SQLite store at scale
+    jobs/           training jobs through the API
+    http_load       the closed-loop HTTP load generator they share
+"""
 
 import os
 
-# OpenMP threads that busy-wait make a CPU shared with other jobs up to 10x slower (measured here:
-# 2 threads, default policy, one other busy process: 5.7 s/step; PASSIVE: 0.6 s/step). This has to
-# be set before torch loads, hence here, before any lab module imports torch.
+# OpenMP threads that busy-wait make a CPU shared with other jobs up to 10x slower: set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -42,8 +42,8 @@ from pathlib import Path
 import httpx
 import torch
 
+from mpt_core.artifacts import utc_now
 from prompts_store import DirectoryStore, SQLiteStore, TaskChunk
-from prompts_store.artifacts import utc_now
 
 from .http_load import LoadResult, _read_response, post_json
 

@@ -121,8 +121,8 @@ def throughput(args: argparse.Namespace) -> dict:
     import ray
     from ray import serve
 
-    from service.ray_app import build
-    from service.ray_settings import RaySettings
+    from service.runtime.ray_app import build
+    from service.runtime.ray_settings import RaySettings
     from service.settings import Settings
 
     runs: dict[str, list[dict]] = {"plain_1thread": [], "ray_1_replica": [], "ray_2_replicas": []}
@@ -220,7 +220,8 @@ sys.stdin.read()  # until the parent closes it
 
 def notify_latency(url: str, n: int) -> dict:
     """ms from a commit returning in this process to another process having read the change."""
-    from prompts_store import Task, open_store
+    from mpt_core import Task
+    from prompts_store import open_store
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     child = subprocess.Popen(

@@ -32,7 +32,8 @@ from pathlib import Path
 import httpx
 import torch
 
-from prompts_store import DirectoryStore, Family, Task, backbone_fingerprint
+from mpt_core import Family, Task, backbone_fingerprint
+from prompts_store import DirectoryStore
 
 from .http_load import closed_loop, post_json
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from prompts_store import Family, SQLiteStore, Task
+from mpt_core import Family, Task
+from prompts_store import SQLiteStore
 
 L, D = 16, 128
 

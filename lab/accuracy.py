@@ -1,14 +1,14 @@
 """``make bench-accuracy``: the paper's comparison on the offline lab.
 
-    python -m bench.accuracy            # quick grid: 6 methods x 6 targets x shots {4, full} x 3 seeds
+    python -m lab.accuracy            # quick grid: 6 methods x 6 targets x shots {4, full} x 3 seeds
                                         # (~30 min on 2 CPU cores)
-    python -m bench.accuracy --full     # shots {4, 16, 32, full} x 5 seeds, longer source/target training
-    python -m bench.accuracy --smoke    # CI: 2 methods, 1 target, 1 seed, a few steps (mechanics only)
-    python -m bench.accuracy --shots 4 16 32 full   # the quick grid at more shots (cached cells are reused)
+    python -m lab.accuracy --full     # shots {4, 16, 32, full} x 5 seeds, longer source/target training
+    python -m lab.accuracy --smoke    # CI: 2 methods, 1 target, 1 seed, a few steps (mechanics only)
+    python -m lab.accuracy --shots 4 16 32 full   # the quick grid at more shots (cached cells are reused)
 
 Writes bench/results/accuracy.json (rows: method, target, seen, shots, seed, metric, value,
 trainable_params), accuracy.md (mean ± std tables) and accuracy.png (accuracy vs shots).
-The backbone must have passed the gate (``python -m bench.lab.gate``).
+The backbone must have passed the gate (``python -m lab.gate``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.lab.grid import FULL, GridConfig, run_grid
-from bench.lab.report import markdown, plot
+from lab.grid import FULL, GridConfig, run_grid
+from lab.report import markdown, plot
 
 PRESETS = {
     "quick": GridConfig(),
@@ -62,7 +62,7 @@ def parse_shots(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--full", action="store_true", help="the whole grid (hours on 2 CPU cores)")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     backbone_report = Path(cfg.backbone) / "lab_backbone.json"
     result = {
         "preset": preset,
-        "command": "python -m bench.accuracy"
+        "command": "python -m lab.accuracy"
         + "".join(" " + shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "backbone": json.loads(backbone_report.read_text()) if backbone_report.exists() else {"path": cfg.backbone},

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .corpus import as_tensor, pack_lines, salient_facts, sentinel_ids, span_corrupt, world_lines
-from .registry import MIX_WEIGHTS, PRETRAINING, family
-from .tasks import samples
-from .world import World, stable_seed
+from .world.corpus import as_tensor, pack_lines, salient_facts, sentinel_ids, span_corrupt, world_lines
+from .world.registry import MIX_WEIGHTS, PRETRAINING, family
+from .world.tasks import samples
+from .world.world import World, stable_seed
 
 SPAN_SENTINELS = 20  # <extra_id_0..19> mark dropped spans
 DENOISE_MODE_SENTINEL = 31  # <extra_id_31> opens a denoising input (needs >= 32 sentinels)
@@ -53,7 +53,7 @@ class Bank:
 def tokenizer_lines(world: World, per_family: int = 200, corpus_lines: int = 20000) -> list[str]:
     """Text the lab's tokenizer is trained on: world text, and prefixed and bare inputs and targets
     of every family (all splits, so that held-out words are whole tokens, as in a real vocabulary)."""
-    from .registry import FAMILIES
+    from .world.registry import FAMILIES
 
     lines = world_lines(world, corpus_lines, seed=1)
     for fam in FAMILIES.values():

@@ -1,7 +1,7 @@
 """``make demo-bundle``: the embedded demo that ``make serve`` serves, built from the lab.
 
-python -m bench.lab.bundle                      # reuses demo/backbone if present
-python -m bench.lab.bundle --rebuild-backbone   # pretrains it first (~45 min on 2 CPU cores)
+python -m lab.bundle                      # reuses demo/backbone if present
+python -m lab.bundle --rebuild-backbone   # pretrains it first (~45 min on 2 CPU cores)
 
 demo/backbone/   the lab's pretrained T5 + tokenizer (save_pretrained)
 demo/store/      a prompt store: family "lab" (P* distilled from the six source tasks) with the
@@ -23,19 +23,19 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from mpt_core.backbone import load_backbone
 from prompts_store import DirectoryStore
-from prompts_store.backbone import load_backbone
-from training.adapt import AdaptConfig, adapt
-from training.batching import Collator
-from training.distill import DistillConfig, distill
+from training.data.batching import Collator
 from training.evaluate import evaluate_prompt, generate, stored_prompt
 from training.loop import TrainConfig
-from training.teachers import train_teachers
+from training.stages.adapt import AdaptConfig, adapt
+from training.stages.distill import DistillConfig, distill
+from training.stages.teachers import train_teachers
 
 from .pretrain import PretrainConfig, pretrain
-from .registry import SOURCES, family
-from .tasks import SplitSizes, majority, task_data
-from .world import world_for_backbone
+from .world.registry import SOURCES, family
+from .world.tasks import SplitSizes, majority, task_data
+from .world.world import world_for_backbone
 
 FAMILY = "lab"
 
@@ -130,7 +130,7 @@ def build_bundle(
         "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t0, 1),
         "bytes": size,
-        "command": " ".join(["python -m bench.lab.bundle"] + sys.argv[1:]),
+        "command": " ".join(["python -m lab.bundle"] + sys.argv[1:]),
     }
     (out / "bundle.json").write_text(json.dumps(report, indent=1) + "\n")
     if size > cfg.max_megabytes * 1e6:
@@ -170,7 +170,7 @@ def describe_tasks(bb, store: DirectoryStore, targets, cfg: BundleConfig) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.lab.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.bundle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--out", default=BundleConfig.out)
     ap.add_argument("--work", default="build/demo-bundle", help="scratch directory for the training runs")

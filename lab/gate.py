@@ -7,7 +7,7 @@
 
 Both read the dev split only: the test split is the comparison grid's and never informs a backbone decision.
 
-    python -m bench.lab.gate --backbone demo/backbone      # writes bench/results/gate.json; exit 1 if it fails
+    python -m lab.gate --backbone demo/backbone      # writes bench/results/gate.json; exit 1 if it fails
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from prompts_store.backbone import Backbone, load_backbone
-from training.data import TaskData
+from mpt_core.backbone import Backbone, load_backbone
+from training.data.examples import TaskData
 from training.loop import TrainConfig
-from training.teachers import train_vanilla_prompt
+from training.stages.teachers import train_vanilla_prompt
 
 from .probe import frozen_prefixed_metrics
-from .registry import PRETRAINING, TARGETS, family
-from .tasks import SplitSizes, majority, task_data
-from .world import World, world_for_backbone
+from .world.registry import PRETRAINING, TARGETS, family
+from .world.tasks import SplitSizes, majority, task_data
+from .world.world import World, world_for_backbone
 
 
 @dataclass
@@ -155,13 +155,13 @@ def run_gate(cfg: GateConfig, scratch: Path) -> dict:
         "config": asdict(cfg),
         "families_in_pretraining": list(PRETRAINING),
         "seconds": round(time.perf_counter() - t0, 1),
-        "command": " ".join(["python -m bench.lab.gate"] + sys.argv[1:]),
+        "command": " ".join(["python -m lab.gate"] + sys.argv[1:]),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.lab.gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--backbone", default=GateConfig.backbone)
     ap.add_argument("--out", default="bench/results/gate.json")

@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from prompts_store.backbone import load_backbone
+from mpt_core.backbone import load_backbone
 from training.loop import TrainConfig
 
 from .protocol import METHODS, adapt_target, needed_sources, source_stage
-from .registry import SOURCES, TARGETS, family
-from .tasks import SplitSizes, majority, task_data
-from .world import world_for_backbone
+from .world.registry import SOURCES, TARGETS, family
+from .world.tasks import SplitSizes, majority, task_data
+from .world.world import world_for_backbone
 
 FULL = 0  # shots value meaning "all training examples"
 

@@ -1,10 +1,10 @@
 """Pretrain the lab's backbone: a small T5 on span corruption of world text + the prefixed
 supervised mixture of every seen family (as the original T5 checkpoints were trained on C4 +
 a supervised multitask mixture with text prefixes). Saved with ``save_pretrained`` + the
-tokenizer, so ``prompts_store.backbone.load_backbone`` loads it like a hub checkpoint.
+tokenizer, so ``mpt_core.backbone.load_backbone`` loads it like a hub checkpoint.
 
-    python -m bench.lab.pretrain --out demo/backbone   # default: tiny scale, 12000 steps, ~45 min on 2 CPU cores
-    python -m bench.lab.pretrain --out build/lab-small --scale small --device cuda
+    python -m lab.pretrain --out demo/backbone   # default: tiny scale, 12000 steps, ~45 min on 2 CPU cores
+    python -m lab.pretrain --out build/lab-small --scale small --device cuda
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from tqdm.auto import tqdm
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
-from prompts_store.backbone import resolve_device
+from mpt_core.backbone import resolve_device
 
 from .bank import BankSampler, build_bank, tokenizer_lines
 from .probe import probe_families
-from .vocab import word_tokenizer
-from .world import World, WorldConfig
+from .world.vocab import word_tokenizer
+from .world.world import World, WorldConfig
 
 # Model shape and schedule per scale. ``tiny`` is the committed CPU default; ``micro`` is for tests.
 SCALES = {
@@ -238,7 +238,7 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
         "total_seconds": round(time.perf_counter() - t0, 1),
         "final_loss": round(loss_avg or float("nan"), 4),
         "history": history,
-        "command": " ".join(["python -m bench.lab.pretrain"] + sys.argv[1:]),
+        "command": " ".join(["python -m lab.pretrain"] + sys.argv[1:]),
     }
     (out / "lab_backbone.json").write_text(json.dumps(report, indent=1))
     return report
@@ -246,7 +246,7 @@ def pretrain(out: str | Path, cfg: PretrainConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.lab.pretrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.pretrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--out", required=True, help="directory for the model + tokenizer (save_pretrained)")
     ap.add_argument("--scale", default="tiny", choices=sorted(SCALES))

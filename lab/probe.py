@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import torch
 
-from prompts_store.backbone import Backbone
-from training.batching import Collator
-from training.data import TaskData
+from mpt_core.backbone import Backbone
+from training.data.batching import Collator
+from training.data.examples import TaskData
 from training.evaluate import evaluate_prompt, generate
 from training.metrics import exact_match, mean
 
-from .registry import PRETRAINING, family
-from .tasks import SplitSizes, task_data
-from .world import World
+from .world.registry import PRETRAINING, family
+from .world.tasks import SplitSizes, task_data
+from .world.world import World
 
 
 def empty_prompt(backbone: Backbone) -> torch.Tensor:

@@ -17,15 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mpt_core.backbone import Backbone
 from prompts_store import DirectoryStore
-from prompts_store.backbone import Backbone
-from training.adapt import AdaptConfig, adapt
-from training.data import TaskData, k_shot
-from training.distill import DistillConfig, distill
+from training.data.examples import TaskData, k_shot
 from training.loop import TrainConfig
-from training.spot import train_spot
-from training.stage import task_seed
-from training.teachers import train_teachers, train_vanilla_prompt
+from training.stages.adapt import AdaptConfig, adapt
+from training.stages.distill import DistillConfig, distill
+from training.stages.spot import train_spot
+from training.stages.stage import task_seed
+from training.stages.teachers import train_teachers, train_vanilla_prompt
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def open_store(location: str, create: bool = True):
 
 
 def load_backbone(args: argparse.Namespace):
-    from prompts_store.backbone import load_backbone
+    from mpt_core.backbone import load_backbone
 
     return load_backbone(args.model, args.device, args.dtype)
 

@@ -15,6 +15,6 @@ def register(sub) -> None:
 
 
 def run_toy(args: argparse.Namespace) -> dict:
-    from training.toy import write_toy_tasks
+    from training.data.toy import write_toy_tasks
 
     return write_toy_tasks(args.out, args.seed, args.train)

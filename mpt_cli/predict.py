@@ -31,8 +31,8 @@ def register(sub) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> dict:
-    from training.batching import Collator
-    from training.data import load_tasks
+    from training.data.batching import Collator
+    from training.data.examples import load_tasks
     from training.evaluate import evaluate_prompt, stored_prompt
 
     tasks = load_tasks(args.task)
@@ -49,7 +49,7 @@ def run_eval(args: argparse.Namespace) -> dict:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from training.batching import Collator
+    from training.data.batching import Collator
     from training.evaluate import generate, rank_scores, stored_prompt
 
     store = open_store(args.store, create=False)

@@ -3,8 +3,8 @@
 application ``mpt-workers`` beside the server's, on the same cluster and the same store.
 
 Why here: the server package never imports ``training`` (a serving image needs no training code),
-so the server's Ray application (:mod:`service.ray_app`) cannot hold the workers. The CLI imports
-both sides, so it composes them: :mod:`service.ray_main` deploys whatever extra applications its
+so the server's Ray application (:mod:`service.runtime.ray_app`) cannot hold the workers. The CLI imports
+both sides, so it composes them: :mod:`service.runtime.ray_main` deploys whatever extra applications its
 caller hands it, and ``mpt serve --ray`` hands it this one. The workers are a deployment (not bare
 actors) so Ray restarts a dead one, checks their health and stops them gracefully: on shutdown a
 replica's running job stops at its next step and goes back to the queue.
@@ -77,8 +77,8 @@ class TrainWorkerReplica:
             os.setpriority(os.PRIO_PROCESS, 0, nice)
         import torch
 
+        from mpt_core.backbone import load_backbone
         from prompts_store import open_store
-        from prompts_store.backbone import load_backbone
         from training.config import WorkerConfig
         from training.worker import Worker, default_worker_id
 
@@ -135,7 +135,7 @@ def worker_app(settings, workers: RayWorkers):
 
 
 def companions(settings, _ray_settings, workers: RayWorkers) -> list[tuple[str, Any]]:
-    """What ``service.ray_main`` deploys beside the server: the workers application, when any."""
+    """What ``service.runtime.ray_main`` deploys beside the server: the workers application, when any."""
     return [(APP_NAME, worker_app(settings, workers))] if workers.workers else []
 
 

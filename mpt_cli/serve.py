@@ -1,5 +1,5 @@
 """``mpt serve``: hands every following argument to ``service.__main__`` (``mpt serve --help``), or with
-``--ray`` to ``service.ray_main``: replicas on Ray Serve (``mpt serve --ray --help``), plus, with
+``--ray`` to ``service.runtime.ray_main``: replicas on Ray Serve (``mpt serve --ray --help``), plus, with
 ``--workers N`` (``--worker-cpus``, ``--worker-gpus``), N training workers beside them (mpt_cli.ray_workers)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def register(sub) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     if "--ray" in args.rest:
         try:
-            from service.ray_main import main as ray_main
+            from service.runtime.ray_main import main as ray_main
         except ImportError as e:
             print(f"mpt serve --ray: the server needs the [serve] extra ({e})", file=sys.stderr)
             return 2

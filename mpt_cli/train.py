@@ -52,7 +52,7 @@ def _add_store_args(p: argparse.ArgumentParser, family_help: str = "the family t
 
 def _inputs(args: argparse.Namespace):
     """The tasks and the backbone a stage trains on."""
-    from training.data import load_tasks
+    from training.data.examples import load_tasks
 
     return load_tasks(args.task), load_backbone(args)
 
@@ -60,7 +60,7 @@ def _inputs(args: argparse.Namespace):
 def run_teachers(args: argparse.Namespace) -> dict:
     cfg, prompt = config_from_args(TrainConfig, args), config_from_args(PromptConfig, args)
     tasks, backbone = _inputs(args)
-    from training.teachers import train_teachers
+    from training.stages.teachers import train_teachers
 
     return train_teachers(backbone, tasks, args.out, prompt.prompt_length, prompt.init, cfg, args.resume)
 
@@ -68,7 +68,7 @@ def run_teachers(args: argparse.Namespace) -> dict:
 def run_distill(args: argparse.Namespace) -> dict:
     cfg, dcfg = config_from_args(TrainConfig, args), config_from_args(DistillConfig, args)
     tasks, backbone = _inputs(args)
-    from training.distill import distill
+    from training.stages.distill import distill
 
     store, out = open_store(args.store), default_out(args, "distill", args.family)
     return distill(backbone, tasks, store, args.family, cfg, dcfg, out, args.teachers, args.resume, args.overwrite)
@@ -77,7 +77,7 @@ def run_distill(args: argparse.Namespace) -> dict:
 def run_adapt(args: argparse.Namespace) -> dict:
     cfg, acfg = config_from_args(TrainConfig, args), config_from_args(AdaptConfig, args)
     tasks, backbone = _inputs(args)
-    from training.adapt import adapt
+    from training.stages.adapt import adapt
 
     store, out = open_store(args.store), default_out(args, f"adapt-{acfg.mode}", acfg.new_family or tasks[0].name)
     return adapt(backbone, tasks, store, args.family, cfg, acfg, out, args.resume, args.overwrite)
@@ -86,7 +86,7 @@ def run_adapt(args: argparse.Namespace) -> dict:
 def run_spot(args: argparse.Namespace) -> dict:
     cfg, prompt = config_from_args(TrainConfig, args), config_from_args(PromptConfig, args)
     tasks, backbone = _inputs(args)
-    from training.spot import train_spot
+    from training.stages.spot import train_spot
 
     store, out = open_store(args.store), default_out(args, "spot", args.family)
     length, init = prompt.prompt_length, prompt.init

@@ -50,8 +50,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
     import torch
 
-    from prompts_store.backbone import load_backbone
-    from prompts_store.postgres_store import redact
+    from mpt_core.backbone import load_backbone
+    from prompts_store.backends.postgres_store import redact
     from training.worker import Worker
 
     torch.set_num_threads(cfg.threads)

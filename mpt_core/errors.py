@@ -1,6 +1,10 @@
-"""Errors raised by the prompt store. Each carries a stable machine-readable ``code``.
+"""The error vocabulary of mpt-serve's artefacts and their store. Each error carries a stable
+machine-readable ``code``.
 
-The service maps them to HTTP statuses (422 / 404 / 409); the CLI prints their message.
+The core raises the artefact ones (a bad name, a malformed tensor, another backbone); the prompt
+store raises the rest. They live here, in one hierarchy under :class:`StoreError`, because every
+layer catches them: the service maps them to HTTP statuses (422 / 404 / 409 / 503), the CLI
+prints their message.
 """
 
 

@@ -1,12 +1,21 @@
-"""mpt-serve's prompt store: the representation, composition math and persistence of
-multitask prompt tuning prompts. Needs only torch and safetensors."""
+"""mpt-serve's prompt store: persistence of families and tasks (the artefacts of :mod:`mpt_core`).
 
-from .admin import copy_store, init_store, store_stats
-from .artifacts import ACCEPTED_DTYPES, Family, Task, checked_matrix
-from .codec import family_from_bytes, family_to_bytes, read_safetensors, task_from_bytes, task_to_bytes
-from .compose import compose, compose_rows, inject
-from .directory import DirectoryStore
-from .errors import (
+    store        the one store interface; the write rules every backend shares
+    job_queue    the training-job queue, an interface of its own that database backends implement
+    backends/    SQLite (the embedded default), PostgreSQL (replicas on many hosts), a directory
+    urls         opening a store from its URL
+    codec        safetensors encoding of families and tasks (never pickle)
+    blobs        tensors as raw bytes, and many of them stacked into one tensor
+    records      the plain records a store hands out (changes, metadata, chunks)
+    screen       the load checks of a bulk read
+    transaction  the write protocol a backend implements
+    jobs         training jobs as records
+    admin        whole-store operations (copy, stats, init)
+
+The error classes live in :mod:`mpt_core.errors` and are re-exported here, as the store raises them.
+"""
+
+from mpt_core.errors import (
     ChangesUnavailable,
     Conflict,
     IncompatibleBackbone,
@@ -19,22 +28,21 @@ from .errors import (
     StoreError,
     UnsupportedStore,
 )
-from .fingerprint import backbone_fingerprint, check_compatible
+
+from .admin import copy_store, init_store, store_stats
+from .backends.directory import DirectoryStore
+from .backends.sqlite_store import SQLiteStore
+from .codec import family_from_bytes, family_to_bytes, read_safetensors, task_from_bytes, task_to_bytes
 from .jobs import Job, JobSpec
-from .names import NAME_PATTERN, validate_name
 from .records import Change, FamilyChunk, FamilyInfo, ReadCounter, TaskChunk, TaskInfo
-from .sqlite_store import SQLiteStore
 from .store import Store
 from .urls import open_store, parse_store_url
 
 __all__ = [
-    "ACCEPTED_DTYPES",
-    "NAME_PATTERN",
     "Change",
     "ChangesUnavailable",
     "Conflict",
     "DirectoryStore",
-    "Family",
     "FamilyChunk",
     "FamilyInfo",
     "IncompatibleBackbone",
@@ -50,25 +58,17 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
-    "Task",
     "TaskChunk",
     "TaskInfo",
     "UnsupportedStore",
-    "backbone_fingerprint",
-    "check_compatible",
-    "checked_matrix",
-    "compose",
-    "compose_rows",
     "copy_store",
     "family_from_bytes",
     "family_to_bytes",
     "init_store",
-    "inject",
     "open_store",
     "parse_store_url",
     "read_safetensors",
     "store_stats",
     "task_from_bytes",
     "task_to_bytes",
-    "validate_name",
 ]

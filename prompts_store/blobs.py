@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .errors import InvalidArtifact
+from mpt_core.errors import InvalidArtifact
+
 from .records import FamilyChunk, TaskChunk
 
 _LITTLE_ENDIAN = sys.byteorder == "little"

@@ -17,9 +17,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .artifacts import Family, Task
+from mpt_core.artifacts import Family, Task
+from mpt_core.errors import InvalidArtifact
+
 from .blobs import to_blob
-from .errors import InvalidArtifact
 
 FAMILY_FORMAT = "mpt-serve/family@1"
 TASK_FORMAT = "mpt-serve/task@1"

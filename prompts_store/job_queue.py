@@ -1,6 +1,7 @@
-"""The training-job queue of a store, its rules held once for every backend (a mixin of
-:class:`.store.Store`; the SQL backends supply :class:`.transaction.JobTransaction`s, a directory
-store has no jobs and says so: :class:`JobsUnsupported`).
+r"""The training-job queue: an interface of its own beside :class:`.store.Store`, its rules held
+once for every backend. A backend implements both: the SQL backends supply
+:class:`.transaction.JobTransaction`\ s, a directory store has no job table and says so
+(:class:`JobsUnsupported`, from :func:`no_jobs`).
 
 - **submit** checks, in ONE transaction with submissions serialised: the family exists, the task
   (and for mode ``full`` a family of that name) does not unless the spec says ``overwrite``, no
@@ -24,37 +25,53 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
-from .artifacts import Family, Task
-from .errors import Conflict, InvalidArtifact, JobLimit, JobLost, JobsUnsupported, NotFound
+from mpt_core.artifacts import Family, Task
+from mpt_core.errors import Conflict, InvalidArtifact, JobLimit, JobLost, JobsUnsupported, NotFound
+from mpt_core.names import validate_name
+
+from .backends.sql_jobs import JobSql
 from .jobs import FINISHED, MODES, STATUSES, Job, JobSpec, finite_or_none
-from .names import validate_name
-from .sql_jobs import JobSql
 from .transaction import JobTransaction
 
 MAX_WORKER_ID = 200
 
 
-class JobQueue:
-    """The job operations every store offers (see the module docstring)."""
+def no_jobs(url: str) -> JobsUnsupported:
+    """The answer of a backend without a job table to every job operation."""
+    return JobsUnsupported(
+        f"{url}: training jobs need a database store (sqlite:///PATH or postgresql://...); "
+        "a directory store has no job table"
+    )
+
+
+class JobQueue(ABC):
+    """The job operations (see the module docstring). A backend subclasses it beside
+    :class:`.store.Store`, whose write transaction a succeeded job's result goes through."""
 
     url: str
 
-    # ---- what a database backend implements -----------------------------------------------------
+    # ---- what a backend implements ----------------------------------------------------------------
+    @abstractmethod
     def _jobs(self) -> contextlib.AbstractContextManager[JobTransaction]:
         """A write transaction for job rows only (PostgreSQL: without the store's sequence lock)."""
-        raise self._no_jobs()
 
+    @abstractmethod
     def _job_reads(self) -> tuple[JobSql, Callable]:
         """``(queries, execute)`` for reads outside a transaction."""
-        raise self._no_jobs()
 
-    def _no_jobs(self) -> JobsUnsupported:
-        return JobsUnsupported(
-            f"{self.url}: training jobs need a database store (sqlite:///PATH or postgresql://...); "
-            "a directory store has no job table"
-        )
+    # ---- what the store beside it supplies ----------------------------------------------------------
+    @abstractmethod
+    def _transaction(self):  # -> ContextManager[Transaction]
+        """The store's write transaction: a finished job's task is written under the store's rules."""
+
+    @abstractmethod
+    def _write_family(self, tx, family: Family, overwrite: bool) -> int: ...
+
+    @abstractmethod
+    def _write_tasks(self, tx, tasks: list[Task], overwrite: bool) -> int: ...
 
     # ---- submit, read, list, cancel -------------------------------------------------------------
     def submit_job(

@@ -16,8 +16,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from .errors import InvalidArtifact
-from .names import validate_name
+from mpt_core.errors import InvalidArtifact
+from mpt_core.names import validate_name
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")

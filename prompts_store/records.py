@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import torch
 
-from .artifacts import Family, Task
+from mpt_core.artifacts import Family, Task
 
 
 class Change(NamedTuple):

@@ -42,10 +42,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
-from .artifacts import Family, Task, check_factor_shapes
-from .errors import Conflict, InvalidArtifact, NotFound
-from .job_queue import JobQueue
-from .names import validate_name
+from mpt_core.artifacts import Family, Task, check_factor_shapes
+from mpt_core.errors import Conflict, InvalidArtifact, NotFound
+from mpt_core.names import validate_name
+
 from .records import Change, FamilyChunk, FamilyInfo, ReadCounter, TaskChunk, TaskInfo
 from .screen import finite_rows, screen_families, screen_tasks
 from .transaction import Transaction
@@ -53,9 +53,9 @@ from .transaction import Transaction
 DEFAULT_CHUNK = 65_536
 
 
-class Store(JobQueue, ABC):
-    """A prompt store: families and tasks, a change feed, bulk reads and paginated listings; and,
-    in a database store, training jobs (:class:`.job_queue.JobQueue`)."""
+class Store(ABC):
+    """A prompt store: families and tasks, a change feed, bulk reads and paginated listings. Every
+    backend also implements the job queue (:class:`.job_queue.JobQueue`), the interface beside it."""
 
     backend: str = ""
 
@@ -72,7 +72,7 @@ class Store(JobQueue, ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: a backend without resources keeps it)
         """Release connections and file handles; the object is unusable afterwards."""
 
     def subscribe(self, callback: Callable[[int | None], None]) -> Callable[[], None]:

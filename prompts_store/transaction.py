@@ -9,7 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from .artifacts import Family, Task
+from mpt_core.artifacts import Family, Task
+
 from .jobs import Job
 from .records import TaskChunk
 

@@ -14,13 +14,14 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .errors import StoreError, UnsupportedStore
+from mpt_core.errors import StoreError, UnsupportedStore
+
 from .store import Store
 
 _BACKENDS = {
-    "sqlite": "prompts_store.sqlite_store:SQLiteStore",
-    "file": "prompts_store.directory:DirectoryStore",
-    "postgresql": "prompts_store.postgres_store:PostgresStore",
+    "sqlite": "prompts_store.backends.sqlite_store:SQLiteStore",
+    "file": "prompts_store.backends.directory:DirectoryStore",
+    "postgresql": "prompts_store.backends.postgres_store:PostgresStore",
 }
 
 

@@ -41,11 +41,11 @@ EOF
   fi
   export PYTHONPATH="$SITE:$PYTHONPATH"
 fi
-if "$PY" -c "import service.app, uvicorn" 2>/dev/null; then
+if "$PY" -c "import service.http.app, uvicorn" 2>/dev/null; then
   log "the server imports: HTTP phase possible"
 else
   log "WARNING: the server does not import (the HTTP phase will fail and be recorded):"
-  "$PY" -c "import service.app, uvicorn" 2>&1 | tail -3 || true
+  "$PY" -c "import service.http.app, uvicorn" 2>&1 | tail -3 || true
 fi
 
 # 2. what runs it

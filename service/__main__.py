@@ -24,10 +24,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import uvicorn
 from pydantic import ValidationError
 
-from .app import create_app
-from .errors import describe_validation_errors
-from .http_protocol import protocol_class
-from .replica import replica_id
+from .http.app import create_app
+from .http.errors import describe_validation_errors
+from .http.http_protocol import protocol_class
+from .http.replica import replica_id
 from .settings import Settings
 
 log = logging.getLogger("mpt.service")

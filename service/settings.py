@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mpt_core.names import validate_name
 from prompts_store.jobs import INITS
-from prompts_store.names import validate_name
 from prompts_store.urls import parse_store_url
 
 
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         parse_store_url(value)  # UnsupportedStore (a ValueError) names the bad URL
         return value
 
-    # ---- engine fast path (service/fast; README "Engine speed"). Lists: JSON or comma-separated ----
+    # ---- engine fast path (service/inference/fast; README "Engine speed"). Lists: JSON or comma-separated ----
     fast_path: bool = Field(True, description="serve through the fast T5 forward; false: the reference HF forward")
     fast_attention: Literal["auto", "eager", "sdpa"] = Field("auto", description="auto: eager (measured fastest)")
     fast_cross: Literal["auto", "cached", "absorbed"] = Field(

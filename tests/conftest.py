@@ -24,21 +24,21 @@ def tiny_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def backbone(tiny_dir):
-    from prompts_store.backbone import load_backbone
+    from mpt_core.backbone import load_backbone
 
     return load_backbone(str(tiny_dir), device="cpu")
 
 
 @pytest.fixture(scope="session")
 def toy_dirs(tmp_path_factory):
-    from training.toy import write_toy_tasks
+    from training.data.toy import write_toy_tasks
 
     return write_toy_tasks(tmp_path_factory.mktemp("toy"), seed=0, n_train=200, n_dev=40, n_test=50)
 
 
 @pytest.fixture(scope="session")
 def toy_tasks(toy_dirs):
-    from training.data import load_task
+    from training.data.examples import load_task
 
     return {name: load_task(name, d) for name, d in toy_dirs.items()}
 

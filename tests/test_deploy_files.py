@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from service.metrics import Metrics
+from service.runtime.metrics import Metrics
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,7 @@
-"""The import rules of the layout: prompts_store needs only torch + safetensors; training and service
-never import each other (in either direction, not even inside a function); only the `mpt` CLI
-(mpt_cli) imports both, and it loads no torch until a command runs."""
+"""The import rules of the layout: the core package (mpt_core) imports nothing else of the project;
+prompts_store imports only the core and needs only torch + safetensors; training and service never
+import each other (in either direction, not even inside a function); only the `mpt` CLI (mpt_cli)
+imports both, and it loads no torch until a command runs."""
 
 import ast
 import subprocess
@@ -11,11 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # package -> the top-level packages of this project it must never import
+PROJECT = {"mpt_core", "prompts_store", "training", "service", "mpt_cli", "mpt_client", "lab", "bench"}
 FORBIDDEN = {
-    "prompts_store": {"training", "service", "mpt_cli", "bench"},
-    "training": {"service", "mpt_cli", "bench"},
-    "service": {"training", "mpt_cli", "bench"},
-    "mpt_client": {"training", "service", "mpt_cli", "bench"},
+    "mpt_core": PROJECT - {"mpt_core"},
+    "prompts_store": PROJECT - {"mpt_core", "prompts_store"},
+    "training": {"service", "mpt_cli", "mpt_client", "lab", "bench"},
+    "service": {"training", "mpt_cli", "mpt_client", "lab", "bench"},
+    "mpt_client": {"training", "service", "mpt_cli", "lab", "bench"},  # prompts_store: only to push from a store
 }
 
 
@@ -45,7 +48,7 @@ def test_no_file_imports_a_forbidden_package(package):
 
 
 def test_prompts_store_needs_only_torch_and_safetensors():
-    mods = _modules_after("import prompts_store, prompts_store.prompted, prompts_store.backbone")
+    mods = _modules_after("import prompts_store, mpt_core.prompted, mpt_core.backbone")
     assert not mods & {"training", "service", "transformers", "fastapi"}
 
 

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from prompts_store.atomic import atomic_write
+from prompts_store.backends.atomic import atomic_write
 
 
 def tensors_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:

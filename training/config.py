@@ -159,7 +159,7 @@ class AdaptConfig:
     shots: int | None = setting(None, "k-shot: train on k examples per task", when_none="every training example")
 
     def __post_init__(self) -> None:
-        from prompts_store import validate_name  # the store's one name rule (imports torch)
+        from mpt_core import validate_name
 
         check_choices(self)
         if self.factor_init not in ("auto", "ones", "mean"):

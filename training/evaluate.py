@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
-from prompts_store import Store, compose
-from prompts_store.backbone import Backbone
-from prompts_store.prompted import encode, greedy_decode, score_candidates
+from mpt_core import compose
+from mpt_core.backbone import Backbone
+from mpt_core.prompted import encode, greedy_decode, score_candidates
+from prompts_store import Store
 
-from .batching import Collator
-from .data import Example, TaskData
+from .data.batching import Collator
+from .data.examples import Example, TaskData
 from .metrics import majority_baseline, mean, text_metrics
 
 

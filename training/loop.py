@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpointer, tensors_of
 from .config import TrainConfig
+from .data.sampler import Row
 from .prompt_params import PromptParams
-from .sampler import Row
 
 
 def progress_interval() -> float:

@@ -15,10 +15,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as st_save
 
-from prompts_store import Family, InvalidArtifact, Store, Task, read_safetensors, validate_name
-from prompts_store.atomic import atomic_write
+from mpt_core import Family, Task, validate_name
+from prompts_store import InvalidArtifact, Store, read_safetensors
+from prompts_store.backends.atomic import atomic_write
 
-from .stage import refuse_clashes, write_learnt
+from .stages.stage import refuse_clashes, write_learnt
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from prompts_store import compose
+from mpt_core import compose
 
 from .config import INITS
 

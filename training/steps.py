@@ -6,15 +6,15 @@ from collections.abc import Sequence
 
 import torch
 
-from prompts_store.backbone import Backbone
-from prompts_store.prompted import prompted_forward
+from mpt_core.backbone import Backbone
+from mpt_core.prompted import prompted_forward
 
-from .batching import Collator
 from .config import HIDDEN_CHOICES
+from .data.batching import Collator
+from .data.sampler import Row
 from .loop import LossFn
 from .losses import distillation_loss, hidden_mse_loss, logits_kd_loss, plm_loss
 from .prompt_params import PromptParams
-from .sampler import Row
 
 
 def task_loss(backbone: Backbone, params: PromptParams, collator: Collator) -> LossFn:

@@ -14,15 +14,15 @@ import time
 
 import torch
 
-from prompts_store.backbone import Backbone
+from mpt_core.backbone import Backbone
 
-from .batching import Collator
 from .config import TrainConfig
-from .data import Example, TaskData
+from .data.batching import Collator
+from .data.examples import Example, TaskData
+from .data.sampler import Row
 from .evaluate import evaluate_prompt
 from .loop import make_optimizer
 from .prompt_params import PromptParams
-from .sampler import Row
 from .steps import task_loss
 
 EXAMPLES = (Example("a warm up input", "yes"), Example("another warm up input , a little longer", "no"))

@@ -1,5 +1,5 @@
 """The training worker: claims jobs from the store and runs each through the same code as
-``mpt train adapt`` (:func:`training.adapt.adapt`, the job's mode, steps and seed, every other
+``mpt train adapt`` (:func:`training.stages.adapt.adapt`, the job's mode, steps and seed, every other
 setting the command's default), so a job's factors are the command's, bit for bit.
 
     start: one throwaway training step (training.warm_up), so no job pays the process's first-step costs
@@ -26,14 +26,15 @@ import threading
 import time
 from collections.abc import Iterator
 
-from prompts_store import Family, Store, StoreError, Task
-from prompts_store.backbone import Backbone
-from prompts_store.errors import JobLost
+from mpt_core import Family, Task
+from mpt_core.backbone import Backbone
+from mpt_core.errors import JobLost
+from prompts_store import Store, StoreError
 from prompts_store.jobs import Job
 
-from .adapt import adapt
 from .config import AdaptConfig, TrainConfig, WorkerConfig
-from .data import Example, TaskData
+from .data.examples import Example, TaskData
+from .stages.adapt import adapt
 from .warm_up import warm_up
 
 log = logging.getLogger("mpt.worker")

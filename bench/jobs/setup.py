@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "demo" / "backbone"
 DEMO_STORE = ROOT / "demo" / "store"
 EXAMPLE = ROOT / "demo" / "jobs" / "rte.json"
@@ -31,9 +31,9 @@ TASK_FAMILY = "rte"  # a lab family the demo store has no task of: "does the fir
 def lab_task(name: str = TASK_FAMILY, seed: int = 0, train: int = 16, test: int = 200):
     """The lab family ``name`` as TaskData: ``train`` examples (drawn with ``seed``) and ``test``
     held-out ones (words and templates no training example of the family uses)."""
-    from bench.lab.registry import family
-    from bench.lab.tasks import SplitSizes, task_data
-    from bench.lab.world import world_for_backbone
+    from lab.world.registry import family
+    from lab.world.tasks import SplitSizes, task_data
+    from lab.world.world import world_for_backbone
 
     world = world_for_backbone(MODEL, 0)  # the world the demo backbone was pretrained on
     return task_data(family(name), world, SplitSizes(train=train, dev=1, test=test), seed=seed)

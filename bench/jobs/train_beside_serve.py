@@ -17,7 +17,7 @@ Reported per variant: p50 / p99 with and without the job, their ratio (the targe
 steps per second under the load. The machine's load average is recorded: other jobs on a shared
 machine move these figures, so compare only figures of one run.
 
-    python -m bench.train_beside_serve [--seconds 15 --rounds 3 --concurrency 8 --variants default nice0 greedy]
+    python -m bench.jobs.train_beside_serve [--seconds 15 --rounds 3 --concurrency 8 --variants default nice0 greedy]
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from .http_load import closed_loop, post_json
-from .jobs_setup import FAMILY, ROOT, cpu_seconds, example_body, machine, seed_store, server, worker
+from ..http_load import closed_loop, post_json
+from .setup import FAMILY, ROOT, cpu_seconds, example_body, machine, seed_store, server, worker
 
 OUT = ROOT / "bench" / "results" / "train-beside-serve.json"
 VARIANTS = {
@@ -131,7 +131,7 @@ def run_variant(url: str, store: str, server_pid: int, flags: tuple, args) -> di
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.train_beside_serve",
+        prog="python -m bench.jobs.train_beside_serve",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 variants[name] = run_variant(url, store, proc.pid, VARIANTS[name], args)
                 print(name, json.dumps({k: v for k, v in variants[name].items()}), file=sys.stderr, flush=True)
     result = {
-        "command": "python -m bench.train_beside_serve " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m bench.jobs.train_beside_serve " + " ".join(sys.argv[1:] if argv is None else argv),
         "what": f"closed loop of {args.concurrency} clients, one-input predictions (4 new tokens) over 4 demo tasks; "
         "the server with its defaults; windows of "
         f"{args.seconds:g}s, {args.rounds} per condition, without / with a factors job training beside",

@@ -12,7 +12,7 @@ entail the second?"), then measures:
   same numbers       (first seed) u and v of the job against `mpt train adapt` on the same data,
                      seed and store, one torch thread as the worker: equal bit for bit?
 
-    python -m bench.train_job [--seeds 0 1 2]      -> bench/results/train-job.json
+    python -m bench.jobs.train_job [--seeds 0 1 2]      -> bench/results/train-job.json
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 import torch
 
-from .jobs_setup import FAMILY, ROOT, example_body, lab_task, machine, seed_store, server, wait_job, worker
-from .jobs_setup import MODEL as DEMO_MODEL
+from .setup import FAMILY, ROOT, example_body, lab_task, machine, seed_store, server, wait_job, worker
+from .setup import MODEL as DEMO_MODEL
 
 OUT = ROOT / "bench" / "results" / "train-job.json"
 
@@ -102,7 +102,7 @@ def same_as_cli(store_copy: str, served_store: str, name: str, body: dict, work:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.train_job", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.jobs.train_job", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="example draws and training seeds")
     ap.add_argument("--out", default=str(OUT))
@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
     served = [r["queued_to_served_s"] for r in runs]
     result = {
-        "command": "python -m bench.train_job " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m bench.jobs.train_job " + " ".join(sys.argv[1:] if argv is None else argv),
         "what": "16-example factors jobs of 100 steps on the demo (make serve's server + one mpt worker, defaults)",
-        "task_family": "rte (the lab's, not in the demo store); examples: bench.jobs_setup.example_body(seed)",
+        "task_family": "rte (the lab's, not in the demo store); examples: bench.jobs.setup.example_body(seed)",
         "machine_before": before,
         "machine_after": machine(),
         "queued_to_served_s": {"max": max(served), "mean": round(sum(served) / len(served), 2)},

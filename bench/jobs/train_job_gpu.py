@@ -11,8 +11,8 @@ and training time. The worker warms up (one throwaway step, training.warm_up) be
 is submitted, as a deployed worker does before jobs come (its time is reported); the first job is
 still reported apart ("cold"), and the rest are the warm figure.
 
-    python bench/train_job_gpu.py --device cuda      # the GPU figure (issue: within 3 s)
-    python bench/train_job_gpu.py --device cpu       # the same on the CPU, for comparison
+    python bench/jobs/train_job_gpu.py --device cuda      # the GPU figure (issue: within 3 s)
+    python bench/jobs/train_job_gpu.py --device cpu       # the same on the CPU, for comparison
     ... --profile                                    # + one more job under torch.profiler: where a step goes
 
 ``--profile`` runs one more warm job in this thread under torch.profiler (CPU, and CUDA on a GPU) and
@@ -35,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # run as a script from anywhere: the repository's packages first, not this folder's modules
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")]
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -43,8 +43,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
+from mpt_core.backbone import load_backbone  # noqa: E402
 from prompts_store import JobSpec, copy_store, open_store  # noqa: E402
-from prompts_store.backbone import load_backbone  # noqa: E402
 from training.config import WorkerConfig  # noqa: E402
 from training.worker import Worker  # noqa: E402
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     warm = runs[1:] or runs
     result = {
-        "command": "python bench/train_job_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python bench/jobs/train_job_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "what": f"queued -> succeeded of a {len(spec.examples)}-example factors job of {spec.steps} steps "
         "(demo backbone, family lab, SQLite store, one worker in this process; poll 10 ms)",
         "device": str(backbone.device),

@@ -1,6 +1,6 @@
 """The two sides ``bench.speed`` compares over one backbone, each producing final answers:
 
-    engine  ``service.engine.Engine.run`` on ``Row`` objects, exactly what the micro-batcher hands
+    engine  ``service.inference.engine.Engine.run`` on ``Row`` objects, exactly what the micro-batcher hands
             it in the server (compose under the table lock, pad once, encode, generate / score on
             the fast path, detokenize, pick the best candidate); tokenization is the request
             path's and is done beforehand, as there
@@ -17,12 +17,12 @@ import itertools
 
 import torch
 
-from prompts_store import Family, Task
-from service.prompt_table import PromptTable
-from service.rows import Candidates, Row
+from mpt_core import Family, Task
+from service.inference.rows import Candidates, Row
+from service.table.prompt_table import PromptTable
 
-from .speed_model import text_of
-from .speed_setup import Tables, Workload
+from .model import text_of
+from .setup import Tables, Workload
 
 
 def build_table(backbone, families: dict[str, Tables]) -> PromptTable:

@@ -5,7 +5,7 @@
     detokenize   generated ids to strings: the HF tokenizer's ``decode`` per row (before) vs one Rust
                  ``decode_batch`` call (the engine's ``detokenize``); both give the same strings
 
-    python -m bench.engine_host [--batch 256 --tokens 128 --new-tokens 4]
+    python -m bench.speed.engine_host [--batch 256 --tokens 128 --new-tokens 4]
 
 Prints medians in ms per batch and writes nothing: the README quotes them.
 """
@@ -51,13 +51,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=51)
     args = ap.parse_args(argv)
 
-    from prompts_store.backbone import load_backbone
-    from service.engine import Engine
-    from service.prompt_table import PromptTable
+    from mpt_core.backbone import load_backbone
+    from service.inference.engine import Engine
     from service.settings import Settings
+    from service.table.prompt_table import PromptTable
 
-    from .speed_model import save_backbone
-    from .speed_setup import QUICK_SHAPE, build_model
+    from .model import save_backbone
+    from .setup import QUICK_SHAPE, build_model
 
     with tempfile.TemporaryDirectory() as tmp:
         shape = replace(QUICK_SHAPE, vocab=32128)  # a tiny model; the tokenizer has T5's 32,128 words

@@ -19,12 +19,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from prompts_store import DirectoryStore, Family, Task
-from service.rows import Candidates, Row
+from mpt_core import Family, Task
+from prompts_store import DirectoryStore
+from service.inference.rows import Candidates, Row
 
-from .http_load import closed_loop, post_json
-from .speed_engine import settings_env
-from .speed_model import text_of
+from ..http_load import closed_loop, post_json
+from .engine import settings_env
+from .model import text_of
 
 
 def write_store(root: Path, fingerprint: dict, tables, family: str = "fam") -> Path:
@@ -162,7 +163,7 @@ def _post(url: str, request: dict) -> dict:
 
 def http_phase(run, engine, backbone, tables, wl, settings, args, tmp: Path, say, repeats: int, cap: float, sync):
     """The engine's throughput on the requests' rows, then the server's over HTTP; figures["http"]."""
-    from .speed_timing import interleaved
+    from .timing import interleaved
 
     figures, checks = run.result["figures"], run.result["checks"]
     B = len(wl.task_ids)

@@ -1,5 +1,5 @@
 """The benchmark's backbone as the server loads one: the random-weights T5 of ``speed_setup`` saved to
-a directory with a tokenizer, loaded back through ``prompts_store.backbone.load_backbone`` (the
+a directory with a tokenizer, loaded back through ``mpt_core.backbone.load_backbone`` (the
 server's loader), so the in-process engine, PEFT and the HTTP server all run the same weights.
 
 The tokenizer is a word-level one over the model's whole vocabulary: token i is the word ``w<i>``
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .speed_setup import EOS, PAD, Shape
+from .setup import EOS, PAD, Shape
 
 UNK = 2
 
@@ -52,7 +52,7 @@ def save_backbone(model: torch.nn.Module, shape: Shape, out: Path) -> Path:
 
 def load(out: Path, device: torch.device, dtype: torch.dtype, attention: str | None):
     """The saved backbone through the server's own loader (same device, dtype, attention kernel)."""
-    from prompts_store.backbone import load_backbone
+    from mpt_core.backbone import load_backbone
 
     name = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
     return load_backbone(str(out), device=str(device), dtype=name, attn_implementation=attention)

@@ -1,6 +1,6 @@
 """Engine speed vs PEFT, side by side in one process (not a unit test).
 
-The serving engine (``service.engine.Engine.run`` on ``Row`` objects: the code the server's batch
+The serving engine (``service.inference.engine.Engine.run`` on ``Row`` objects: the code the server's batch
 worker runs, fast path included) and PEFT's ``MultitaskPromptTuning`` (``num_transformer_submodules=1``)
 run on ONE random-weights T5, saved and loaded back through the server's loader, with the same P*,
 u, v and the same inputs; their final answers are compared in the same run; the cases are
@@ -39,10 +39,10 @@ from pathlib import Path
 
 import torch
 
-from .speed_engine import Peft, build_table, compare_generate, compare_score, engine_settings, rows_of, settings_env
-from .speed_report import environment, markdown_table, write_json
-from .speed_setup import SHAPES, build_model, build_peft, build_tables, build_workload
-from .speed_timing import interleaved, synchronizer
+from .engine import Peft, build_table, compare_generate, compare_score, engine_settings, rows_of, settings_env
+from .report import environment, markdown_table, write_json
+from .setup import SHAPES, build_model, build_peft, build_tables, build_workload
+from .timing import interleaved, synchronizer
 
 T0 = time.perf_counter()
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"command": " ".join(["python", "-m", "bench.speed", *(sys.argv[1:] if argv is None else argv)])}
     result.update(environment(device, args.threads))
     result["shape"] = shape.as_dict() | {"dtype": str(dtype).removeprefix("torch.")}
-    result["engine_driven_by"] = "service.engine.Engine.run on Row objects (the batch worker's call)"
+    result["engine_driven_by"] = "service.inference.engine.Engine.run on Row objects (the batch worker's call)"
     run = Run(args, result, args.deadline or (380.0 if cuda else 3600.0), cuda)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         try:
@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _phases(run: Run, args, shape, device, dtype, cuda: bool, tmp: Path) -> None:
-    from service.engine import Engine
+    from service.inference.engine import Engine
 
-    from .speed_model import load, save_backbone
+    from .model import load, save_backbone
 
     result = run.result
     B = shape.batch
@@ -243,7 +243,7 @@ def _phases(run: Run, args, shape, device, dtype, cuda: bool, tmp: Path) -> None
     run.phase("tenancy_1000", tenancy, need_s=5)
 
     if args.http:
-        from .speed_http import http_phase
+        from .http_phase import http_phase
 
         run.phase(
             "http",

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from prompts_store.compose import compose_rows
+from mpt_core.compose import compose_rows
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Stage 5: score stored prompts on prepared tasks with the paper's metrics, next to the paper.
 
-    python -m bench.glue.evaluate --model t5-base --store STORE --data DATA --out RESULTS \
+    python -m lab.glue.evaluate --model t5-base --store STORE --data DATA --out RESULTS \
         [--datasets glue,superglue | rte,cola,...] [--task-suffix=-full] [--reference mpt]
 
 For each dataset the store task ``<dataset><suffix>`` generates greedily on the ``test`` split
@@ -141,9 +141,9 @@ def markdown(summary: dict) -> str:
 
 def model_predictor(model: str, store_dir: str, suffix: str, batch_size: int, device: str, dtype: str) -> Predict:
     """Greedy generation with the stored prompt of task ``<dataset><suffix>``."""
+    from mpt_core.backbone import load_backbone
     from prompts_store import DirectoryStore
-    from prompts_store.backbone import load_backbone
-    from training.batching import Collator
+    from training.data.batching import Collator
     from training.evaluate import generate, stored_prompt
 
     store = DirectoryStore(store_dir, create=False)
@@ -163,7 +163,7 @@ def model_predictor(model: str, store_dir: str, suffix: str, batch_size: int, de
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.glue.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.glue.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--model", required=True, help="backbone: t5-base or a local directory")
     ap.add_argument("--store", required=True)

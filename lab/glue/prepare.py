@@ -1,7 +1,7 @@
 """Stage 0: raw datasets -> task directories ``<out>/<task>/{train,dev,test}.jsonl``.
 
-    python -m bench.glue.prepare --raw RAW --out DATA sources targets      # RAW/<name>/ for each
-    python -m bench.glue.prepare --out DATA mnli=/data/glue_mnli rte=/data/rte.jsonl.d
+    python -m lab.glue.prepare --raw RAW --out DATA sources targets      # RAW/<name>/ for each
+    python -m lab.glue.prepare --out DATA mnli=/data/glue_mnli rte=/data/rte.jsonl.d
 
 A raw dataset is a ``save_to_disk`` DatasetDict directory or a directory of JSONL exports named
 after the raw splits (``train.jsonl``, ``validation.jsonl``; MNLI: ``validation_matched`` and
@@ -142,7 +142,7 @@ def resolve(items: list[str], raw_root: str | None) -> list[tuple[Spec, Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.glue.prepare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.glue.prepare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
         "datasets",

@@ -4,7 +4,7 @@
 that ``--init mean`` always averages the 6 source factors (the paper's init), never the factors of
 targets adapted before; this then gathers the results in one store.
 
-    python -m bench.glue.promote --from SCRATCH --to STORE [--overwrite] TASK...
+    python -m lab.glue.promote --from SCRATCH --to STORE [--overwrite] TASK...
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def promote(src_dir: str | Path, dst_dir: str | Path, names: list[str], overwrit
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m bench.glue.promote", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lab.glue.promote", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--from", dest="src", required=True)
     ap.add_argument("--to", dest="dst", required=True)

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The MPT paper's pipeline on real data, one command per stage (see bench/glue/README.md):
+# The MPT paper's pipeline on real data, one command per stage (see lab/glue/README.md):
 #
-#   RAW=/data/raw bench/glue/run.sh prepare        # RAW/<dataset>/: save_to_disk dirs or JSONL exports
-#   bench/glue/run.sh teachers                     # vanilla prompt tuning, one teacher per source (6)
-#   bench/glue/run.sh distill                      # P* + 6 source factors (family "mpt")
-#   bench/glue/run.sh adapt-full                   # per target: P* and u, v (the paper's Table 1 setting)
-#   bench/glue/run.sh adapt-factors                # per target: u, v only (what the service serves)
-#   bench/glue/run.sh adapt-group                  # per benchmark: multitask target adaptation (GLUE, SuperGLUE)
-#   bench/glue/run.sh evaluate                     # results/<mode>/results.{json,md}, next to the paper
-#   RAW=/data/raw bench/glue/run.sh all            # everything above, in order
+#   RAW=/data/raw lab/glue/run.sh prepare        # RAW/<dataset>/: save_to_disk dirs or JSONL exports
+#   lab/glue/run.sh teachers                     # vanilla prompt tuning, one teacher per source (6)
+#   lab/glue/run.sh distill                      # P* + 6 source factors (family "mpt")
+#   lab/glue/run.sh adapt-full                   # per target: P* and u, v (the paper's Table 1 setting)
+#   lab/glue/run.sh adapt-factors                # per target: u, v only (what the service serves)
+#   lab/glue/run.sh adapt-group                  # per benchmark: multitask target adaptation (GLUE, SuperGLUE)
+#   lab/glue/run.sh evaluate                     # results/<mode>/results.{json,md}, next to the paper
+#   RAW=/data/raw lab/glue/run.sh all            # everything above, in order
 #
 # Everything lands in $WORK (default build/glue). Paper values: T5-base, prompt length 100, the 6
 # sources, the split protocol (seed 42), init of target factors = mean of the source factors.
@@ -69,7 +69,7 @@ fresh_scratch() {  # a copy of the source store, so that --init mean averages th
 stage_prepare() {
   [[ -n ${RAW:-} ]] || { echo "run.sh prepare: set RAW to the directory holding RAW/<dataset>/" >&2; exit 2; }
   # shellcheck disable=SC2086
-  $PY -m bench.glue.prepare --raw "$RAW" --out "$DATA" --seed "$SPLIT_SEED" --label-style "$LABEL_STYLE" \
+  $PY -m lab.glue.prepare --raw "$RAW" --out "$DATA" --seed "$SPLIT_SEED" --label-style "$LABEL_STYLE" \
     --dev-size "$DEV_SIZE" $PREPARE
 }
 
@@ -102,7 +102,7 @@ adapt_one() {  # adapt_one MODE TARGET: train in a scratch store, then gather in
   set_flags "$(field "$t" max_input_tokens)"
   $MPT train adapt "${FLAGS[@]}" --store "$WORK/scratch" --family mpt --task "$name=$DATA/$t" --mode "$mode" \
     --init mean --steps "$n" --out "$WORK/runs/$name" --overwrite >"$WORK/logs/adapt-$name.json"
-  $PY -m bench.glue.promote --from "$WORK/scratch" --to "$STORE" --overwrite "$name"
+  $PY -m lab.glue.promote --from "$WORK/scratch" --to "$STORE" --overwrite "$name"
 }
 
 stage_adapt() {  # stage_adapt MODE
@@ -114,7 +114,7 @@ stage_adapt_group() {  # one multitask adaptation per benchmark: new family <ben
   need_data
   local bench names tasks rows max_in t
   for bench in glue superglue; do
-    names=$($PY -c 'import sys; from bench.glue.registry import BENCHMARKS; print(" ".join(BENCHMARKS[sys.argv[1]]))' "$bench")
+    names=$($PY -c 'import sys; from lab.glue.registry import BENCHMARKS; print(" ".join(BENCHMARKS[sys.argv[1]]))' "$bench")
     tasks=() rows=0 max_in=0
     for t in $names; do
       tasks+=(--task "$t-mt=$DATA/$t")
@@ -128,7 +128,7 @@ stage_adapt_group() {  # one multitask adaptation per benchmark: new family <ben
       "${tasks[@]}" --mode group --new-family "$bench-mt" --init mean --steps "$(steps "$rows")" \
       --out "$WORK/runs/$bench-mt" --overwrite >"$WORK/logs/adapt-$bench-mt.json"
     # shellcheck disable=SC2046
-    $PY -m bench.glue.promote --from "$WORK/scratch" --to "$STORE" --overwrite $(for t in $names; do echo "$t-mt"; done)
+    $PY -m lab.glue.promote --from "$WORK/scratch" --to "$STORE" --overwrite $(for t in $names; do echo "$t-mt"; done)
   done
 }
 
@@ -141,7 +141,7 @@ stage_evaluate() {  # every mode whose tasks are in the store; the paper's numbe
     for t in $TARGETS; do [[ -f $STORE/tasks/$t-$mode.safetensors ]] && datasets+="${datasets:+,}$t"; done
     [[ -n $datasets ]] || { log "evaluate $mode: no $mode tasks in $STORE, skipped"; continue; }
     log "evaluate $mode: $datasets"
-    $PY -m bench.glue.evaluate --model "$MODEL" --device "$DEVICE" --store "$STORE" --data "$DATA" \
+    $PY -m lab.glue.evaluate --model "$MODEL" --device "$DEVICE" --store "$STORE" --data "$DATA" \
       --datasets "$datasets" --task-suffix="-$mode" --reference "$ref" --out "$WORK/results/$mode"
   done
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data import read_jsonl as read_jsonl_objects
+from training.data.examples import read_jsonl as read_jsonl_objects
 
 
 def is_hf_dataset_dict(path: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Turning a family into ``training.data.TaskData``: seeded, split-respecting examples, either
+"""Turning a family into ``training.data.examples.TaskData``: seeded, split-respecting examples, either
 bare (for prompt tuning: the prompt supplies the task) or prefixed (pretraining, the gate)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import Example, TaskData
+from training.data.examples import Example, TaskData
 
 from .family import Family, Sample
 from .world import SPLITS, World, stable_seed

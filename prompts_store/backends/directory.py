@@ -43,10 +43,12 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .artifacts import Family, Task
-from .atomic import atomic_delete, atomic_write, atomic_write_many, fsync_dir, remove_stale_temp_files
-from .blobs import TaskChunkBuilder, family_chunks, to_blob
-from .codec import (
+from mpt_core.artifacts import Family, Task
+from mpt_core.errors import ChangesUnavailable, InvalidArtifact, InvalidName, NotFound
+from mpt_core.names import validate_name
+
+from ..blobs import TaskChunkBuilder, family_chunks, to_blob
+from ..codec import (
     family_from_bytes,
     family_to_bytes,
     header_shape,
@@ -55,19 +57,26 @@ from .codec import (
     task_row,
     task_to_bytes,
 )
-from .errors import ChangesUnavailable, InvalidArtifact, InvalidName, NotFound
+from ..job_queue import JobQueue, no_jobs
+from ..records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from ..store import Store
+from ..transaction import Transaction
+from .atomic import atomic_delete, atomic_write, atomic_write_many, fsync_dir, remove_stale_temp_files
 from .journal import Entry, Journal
-from .names import validate_name
-from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
-from .store import Store
-from .transaction import Transaction
 
 SUFFIX = ".safetensors"
 SHARED_FILE = "shared" + SUFFIX
 
 
-class DirectoryStore(Store):
+class DirectoryStore(Store, JobQueue):
     backend = "directory"
+
+    # no job table: every job operation answers JobsUnsupported
+    def _jobs(self):
+        raise no_jobs(self.url)
+
+    def _job_reads(self):
+        raise no_jobs(self.url)
 
     def __init__(self, root: str | os.PathLike, create: bool = True):
         self.root = Path(root)

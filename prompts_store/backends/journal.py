@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from mpt_core.errors import StoreError
+from mpt_core.names import validate_name
+
 from .atomic import atomic_write
-from .errors import StoreError
-from .names import validate_name
 
 MAGIC = "mpt-serve journal 1"
 _LINEAR_BELOW = 4096  # bytes: below this span, bisection gives way to a scan

@@ -24,16 +24,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from .blobs import TaskChunkBuilder
-from .errors import NotFound, StoreError
+from mpt_core.errors import NotFound, StoreError
+
+from ..blobs import TaskChunkBuilder
+from ..job_queue import JobQueue
+from ..records import TaskChunk
+from ..store import Store
+from ..transaction import Transaction
 from .postgres_listen import CHANNEL, Listener
 from .postgres_schema import migrate, schema_version
-from .records import TaskChunk
 from .sql_jobs import JobSql, SqlJobTransaction
 from .sql_rows import TASK_COLS
 from .sql_store import Read, SqlReads, SqlTransaction, StoreSql
-from .store import Store
-from .transaction import Transaction
 
 FETCH = 16_384  # rows per round trip of a bulk read
 JOBS_LOCK = 0x6D70745F6A6F6273  # "mpt_jobs": the advisory lock that serialises job submissions
@@ -64,7 +66,7 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore(SqlReads, Store):
+class PostgresStore(SqlReads, Store, JobQueue):
     backend = "postgresql"
     sql = _SQL
 

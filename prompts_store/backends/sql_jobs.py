@@ -9,7 +9,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from .jobs import ACTIVE, Job, JobSpec
+from ..jobs import ACTIVE, Job, JobSpec
 
 # The columns of a Job, in the dataclass's order (its spec is read separately, when wanted).
 JOB_COLS = (

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 
-from .artifacts import Family, Task
-from .blobs import from_blob
-from .errors import InvalidArtifact
-from .records import Change, FamilyInfo
+from mpt_core.artifacts import Family, Task
+from mpt_core.errors import InvalidArtifact
+
+from ..blobs import from_blob
+from ..records import Change, FamilyInfo
 
 FAMILY_COLS = "name, l, d, fingerprint, created_at, source, seq, shared"
 TASK_COLS = "name, family, rank, l, d, created_at, source, seq, u, v"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .errors import StoreError
+from mpt_core.errors import StoreError
 
 Migrations = list[tuple[str, str]]  # (description, script), append only
 

@@ -14,9 +14,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .artifacts import Family, Task
-from .blobs import family_chunks, to_blob
-from .records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
+from mpt_core.artifacts import Family, Task
+
+from ..blobs import family_chunks, to_blob
+from ..records import Change, FamilyChunk, FamilyInfo, TaskChunk, TaskInfo
 from .sql_rows import (
     FAMILY_COLS,
     FAMILY_INFO_COLS,

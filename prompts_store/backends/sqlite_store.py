@@ -22,22 +22,24 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .blobs import TaskChunkBuilder
-from .errors import NotFound, StoreError
-from .records import TaskChunk
+from mpt_core.errors import NotFound, StoreError
+
+from ..blobs import TaskChunkBuilder
+from ..job_queue import JobQueue
+from ..records import TaskChunk
+from ..store import Store
+from ..transaction import Transaction
 from .sql_jobs import JobSql, SqlJobTransaction
 from .sql_rows import TASK_COLS
 from .sql_store import Read, SqlReads, SqlTransaction, StoreSql
 from .sqlite_schema import migrate, schema_version
-from .store import Store
-from .transaction import Transaction
 
 _IN_BATCH = 500  # names per "IN (...)" query, well under SQLite's variable limit
 _JOBS = JobSql("jobs", "?", locking=False)
 _SQL = StoreSql(prefix="", mark="?", unlimited=-1)
 
 
-class SQLiteStore(SqlReads, Store):
+class SQLiteStore(SqlReads, Store, JobQueue):
     backend = "sqlite"
     sql = _SQL
 

@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from ..runtime.lifecycle import Lifecycle
+from ..settings import Settings, get_settings
 from .errors import install_error_handlers
-from .lifecycle import Lifecycle
 from .middleware import BodyLimitMiddleware, InFlight, InFlightMiddleware, MetricsMiddleware
 from .openapi import install_openapi
 from .predict_asgi import PredictEndpoint
 from .replica import ReplicaHeaderMiddleware, replica_id
 from .routes import families, jobs, ops, predict, tasks
-from .settings import Settings, get_settings
 
 log = logging.getLogger("mpt.service")
 

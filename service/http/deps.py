@@ -13,12 +13,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..inference.request_path import RequestPath
+from ..runtime.jobs import JobDesk
+from ..runtime.lifecycle import Lifecycle
+from ..runtime.mutations import Mutations
+from ..runtime.views import Views
 from .errors import ApiError
-from .jobs import JobDesk
-from .lifecycle import Lifecycle
-from .mutations import Mutations
-from .request_path import RequestPath
-from .views import Views
 
 
 async def get_lifecycle(request: Request) -> Lifecycle:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..runtime.metrics import Metrics
 from .errors import ApiError, error_response
-from .metrics import Metrics
 
 
 class BodyTooLarge(ApiError):

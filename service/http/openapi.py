@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
-from prompts_store.names import NAME_PATTERN
+from mpt_core.names import NAME_PATTERN
 
 
 class ErrorDetail(BaseModel):

@@ -3,7 +3,7 @@ Starlette's per-request machinery (nine middleware layers, routing, dependency s
 response objects: ~60% of the event loop's time per request at high concurrency).
 
 It answers exactly as the FastAPI route of ``routes/predict.py`` would (the same checks in the same
-order, the same JSON and error bodies, status codes and headers; ``tests/service/test_predict_asgi.py``
+order, the same JSON and error bodies, status codes and headers; ``tests/service/http/test_predict_asgi.py``
 compares the two on every case), and does what the middleware does for every request:
 
     body limit        413 by Content-Length before reading, or while reading (chunked)
@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from ..runtime.lifecycle import Lifecycle
 from .errors import ApiError, describe_validation_errors, error_body, error_of
-from .lifecycle import Lifecycle
 from .middleware import BodyTooLarge, InFlight
 from .predict_body import check_media_type, parse_predict_body
 from .replica import HEADER as REPLICA_HEADER

@@ -22,9 +22,9 @@ import pydantic_core
 from fastapi import Request
 from pydantic import Field, ValidationError
 
+from ..settings import Settings
 from .errors import ApiError, describe_validation_errors
 from .schemas import PredictRequest
-from .settings import Settings
 
 
 class PredictBody(PredictRequest):

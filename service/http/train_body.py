@@ -18,10 +18,10 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
+from ..settings import Settings
 from .errors import ApiError, describe_validation_errors
 from .predict_body import is_json, parse_json
 from .schemas import TrainRequest
-from .settings import Settings
 
 
 async def read_train_body(request: Request, settings: Settings) -> TrainRequest:

@@ -18,7 +18,8 @@ import torch
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from prompts_store import Family, InvalidArtifact, Task, family_from_bytes, read_safetensors, task_from_bytes
+from mpt_core import Family, Task
+from prompts_store import InvalidArtifact, family_from_bytes, read_safetensors, task_from_bytes
 
 from .errors import ApiError, describe_validation_errors
 from .schemas import BatchUpload, FamilyUpload, TaskUpload

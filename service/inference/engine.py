@@ -8,8 +8,8 @@ never on the event loop.
                         gather (one hold of the table's lock), pad the inputs once (host memory,
                         pinned on cuda)
     _core_batch         encode once, then greedy decoding and/or candidate scoring: through the
-                        fast path (``service.fast.FastT5``, MPT_FAST_PATH=true, the default) or
-                        the reference path (``prompts_store.prompted``, the Hugging Face forward)
+                        fast path (``service.inference.fast.FastT5``, MPT_FAST_PATH=true, the default) or
+                        the reference path (``mpt_core.prompted``, the Hugging Face forward)
     _postprocess_batch  detokenize (one Rust call per batch); pick the best candidate
 
 The reference path is what the fast path is checked against (tests; ``warm_up`` at start) and
@@ -27,14 +27,14 @@ from dataclasses import dataclass
 import torch
 from tokenizers import Tokenizer
 
+from mpt_core.backbone import Backbone
+from mpt_core.prompted import encode, greedy_decode, score_candidates
 from prompts_store import NotFound
-from prompts_store.backbone import Backbone
-from prompts_store.prompted import encode, greedy_decode, score_candidates
 
+from ..settings import Settings, get_settings
+from ..table.prompt_table import PromptTable
 from .fast import FastOptions, FastT5
-from .prompt_table import PromptTable
 from .rows import Row, RowResult
-from .settings import Settings, get_settings
 
 log = logging.getLogger("mpt.service")
 

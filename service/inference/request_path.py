@@ -21,16 +21,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from prompts_store import NotFound, validate_name
+from mpt_core import validate_name
+from prompts_store import NotFound
 
+from ..http.errors import ApiError
+from ..http.schemas import PredictResponse
+from ..runtime.metrics import Metrics
+from ..settings import Settings
+from ..table.prompt_table import PromptTable
 from .batcher import Draining, MicroBatcher, Pending, QueueFull, TaskQueueFull
 from .engine import Engine
-from .errors import ApiError
-from .metrics import Metrics
-from .prompt_table import PromptTable
 from .rows import Candidates, Row, RowResult
-from .schemas import PredictResponse
-from .settings import Settings
 from .tokenize_stage import TokenizeStage
 
 POOL_TOKENIZE_CHARS = 4096  # a request of more characters tokenizes in the thread pool, alone

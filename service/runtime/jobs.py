@@ -20,12 +20,13 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
-from prompts_store import Job, JobLimit, JobSpec, Store, check_compatible, validate_name
+from mpt_core import check_compatible, validate_name
+from prompts_store import Job, JobLimit, JobSpec, Store
 from prompts_store.jobs import INITS
 
-from .errors import ApiError
-from .schemas import TrainExample, TrainRequest
-from .settings import Settings
+from ..http.errors import ApiError
+from ..http.schemas import TrainExample, TrainRequest
+from ..settings import Settings
 
 RETRY_AFTER_S = 5  # a queued job of the demo's size trains in a few seconds
 

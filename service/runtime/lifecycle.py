@@ -15,9 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from .errors import ApiError
+from ..http.errors import ApiError
+from ..settings import Settings
 from .metrics import Metrics
-from .settings import Settings
 from .state import ServiceState, build_state
 
 log = logging.getLogger("mpt.service")

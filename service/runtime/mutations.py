@@ -31,23 +31,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from prompts_store import (
-    Change,
-    Conflict,
-    Family,
-    NotFound,
-    Store,
-    StoreError,
-    Task,
-    TaskChunk,
-    check_compatible,
-    validate_name,
-)
+from mpt_core import Family, Task, check_compatible, validate_name
+from prompts_store import Change, Conflict, NotFound, Store, StoreError, TaskChunk
 
-from .errors import ApiError
+from ..http.errors import ApiError
+from ..http.schemas import FamilyInfo, TaskInfo
+from ..table.prompt_table import PromptTable
 from .metrics import Metrics
-from .prompt_table import PromptTable
-from .schemas import FamilyInfo, TaskInfo
 from .store_work import StoreWork
 from .views import describe_family, describe_task
 

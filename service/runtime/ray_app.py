@@ -6,9 +6,9 @@ waits until the server is ready, and fails (Ray retries it) when start-up fails.
 the store named by ``MPT_STORE`` (PostgreSQL across hosts; SQLite or a directory on one host) and
 learn each other's writes from it. Every response names its replica (``x-mpt-replica``).
 
-Use it from ``mpt serve --ray`` (see :mod:`service.ray_main`), or in a Serve config / ``serve run``:
+Use it from ``mpt serve --ray`` (see :mod:`service.runtime.ray_main`), or in a Serve config / ``serve run``:
 
-    serve run service.ray_app:app_builder model=demo/backbone store=postgresql://... replicas=2
+    serve run service.runtime.ray_app:app_builder model=demo/backbone store=postgresql://... replicas=2
 
 ``app_builder(args)`` takes server settings (``model``, ``store``, ...; the ``MPT_*`` fields) and
 Ray settings (``replicas``, ``max_replicas``, ``num_gpus``, ...; the ``MPT_RAY_*`` fields) as args,
@@ -23,8 +23,8 @@ import socket
 from contextlib import asynccontextmanager
 from typing import Any
 
+from ..settings import Settings
 from .ray_settings import RaySettings
-from .settings import Settings
 
 READY_POLL_S = 0.05
 
@@ -66,7 +66,7 @@ class MptReplica:
         """Called by Ray Serve once per replica, after __init__: the app whose lifespan it then runs."""
         from ray import serve
 
-        from .app import create_app
+        from ..http.app import create_app
 
         tag = serve.get_replica_context().replica_id.unique_id
         os.environ["MPT_REPLICA_ID"] = f"ray-{tag}-{socket.gethostname()}-{os.getpid()}"  # one per replica
@@ -126,6 +126,6 @@ def build(server: Settings, ray_settings: RaySettings):
 
 
 def app_builder(args: dict[str, Any] | None = None):
-    """The application for ``serve run service.ray_app:app_builder key=value ...`` and Serve configs."""
+    """The application for ``serve run service.runtime.ray_app:app_builder key=value ...`` and Serve configs."""
     server, ray = split_args(args or {})
     return build(Settings(**server), RaySettings(**ray))

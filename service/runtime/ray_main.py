@@ -1,7 +1,7 @@
 """``mpt serve --ray``: the server as N Ray Serve replicas behind Ray's HTTP proxy on --host:--port.
 
 Starts a local Ray cluster (or joins ``--address`` / ``MPT_RAY_ADDRESS``), deploys the application
-of :mod:`service.ray_app`, and waits. SIGTERM or Ctrl-C: the application is deleted (each replica
+of :mod:`service.runtime.ray_app`, and waits. SIGTERM or Ctrl-C: the application is deleted (each replica
 drains), then the local cluster this command started is shut down, and the process exits 0.
 
 Server settings are the ``MPT_*`` variables and the flags of ``mpt serve``; Ray settings are the
@@ -22,13 +22,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from prompts_store.postgres_store import redact
+from prompts_store.backends.postgres_store import redact
 
-from .__main__ import FLAGS as SERVER_FLAGS  # the flags `mpt serve` takes, for the same settings
-from .errors import describe_validation_errors
+from ..__main__ import FLAGS as SERVER_FLAGS
+from ..http.errors import describe_validation_errors
+from ..settings import Settings
 from .ray_app import build
 from .ray_settings import RaySettings
-from .settings import Settings
 
 log = logging.getLogger("mpt.service")
 

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 import torch
 
+from mpt_core.backbone import load_backbone
 from prompts_store import Store, open_store
-from prompts_store.backbone import load_backbone
 
-from .batcher import MicroBatcher
-from .engine import Engine
+from ..inference.batcher import MicroBatcher
+from ..inference.engine import Engine
+from ..inference.request_path import RequestPath
+from ..settings import Settings
+from ..table.prompt_table import PromptTable
 from .jobs import JobDesk
 from .metrics import Metrics
 from .mutations import Mutations
-from .prompt_table import PromptTable
-from .request_path import RequestPath
-from .settings import Settings
 from .store_sync import StoreSync
 from .store_work import StoreWork
 from .views import Views

@@ -9,11 +9,11 @@ Writes describe what they wrote with the same functions (:func:`describe_task`,
 
 from __future__ import annotations
 
-from prompts_store import validate_name
+from mpt_core import validate_name
 
-from .prompt_table import PromptTable
-from .schemas import FamilyInfo, FamilyPage, TaskInfo
-from .task_slots import TaskEntry
+from ..http.schemas import FamilyInfo, FamilyPage, TaskInfo
+from ..table.prompt_table import PromptTable
+from ..table.task_slots import TaskEntry
 
 
 def task_fields(name: str, family: str, rank: int, l: int, d: int, meta) -> dict:

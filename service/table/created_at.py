@@ -1,6 +1,6 @@
 """``created_at`` kept as 8 bytes per task instead of a Python string (~80 bytes each).
 
-The store writes ``created_at`` as ``YYYY-MM-DDTHH:MM:SS+00:00`` (:func:`prompts_store.artifacts.utc_now`);
+The store writes ``created_at`` as ``YYYY-MM-DDTHH:MM:SS+00:00`` (:func:`mpt_core.artifacts.utc_now`);
 such a value is kept as its epoch second and rendered back byte-identical. Anything else (an
 imported file's own text) is kept verbatim by the caller under :data:`OTHER`; the empty string
 (a hand-made file without metadata) is :data:`EMPTY`.

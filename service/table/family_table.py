@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prompts_store import Family
+from mpt_core import Family
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ import threading
 import numpy as np
 import torch
 
-from prompts_store import Conflict, Family, NotFound, Task, TaskChunk
-from prompts_store.artifacts import check_factor_shapes
+from mpt_core import Family, Task
+from mpt_core.artifacts import check_factor_shapes
+from prompts_store import Conflict, NotFound, TaskChunk
 
 from . import created_at as created_codes
 from .family_table import FamilyEntry, FamilyTable

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from prompts_store import Conflict, NotFound, TaskChunk, compose, compose_rows
+from mpt_core import compose, compose_rows
+from prompts_store import Conflict, NotFound, TaskChunk
 
 from . import created_at as created_codes
 from .family_table import FamilyTable

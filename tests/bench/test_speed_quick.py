@@ -10,7 +10,7 @@ pytest.importorskip("peft")
 
 
 def test_quick_run_writes_checked_figures(tmp_path, capsys):
-    from bench.speed import main
+    from bench.speed.run import main
 
     argv = ["--device", "cpu", "--quick", "--http", "--repeats", "1", "--latency-repeats", "1", "--http-seconds", "1",
             "--out", str(tmp_path)]  # fmt: skip
@@ -27,13 +27,15 @@ def test_quick_run_writes_checked_figures(tmp_path, capsys):
     assert (tmp_path / "speed-cpu-quick-server.log").exists()
     assert saved["versions"]["peft"] and saved["shape"]["dtype"] == "float32" and saved["command"]
     assert saved["warm_up"]["verify"]["ok"] and saved["fast_path_active"]
-    assert saved["settings"]["MPT_FAST_PATH"] == "true" and saved["engine_driven_by"].startswith("service.engine")
+    assert saved["settings"]["MPT_FAST_PATH"] == "true" and saved["engine_driven_by"].startswith(
+        "service.inference.engine"
+    )
     assert result["figures"]["tenancy_1000"]["distinct_tasks_in_batch"] == saved["shape"]["batch"]
     assert "| figure | engine | PEFT |" in capsys.readouterr().out
 
 
 def test_a_failing_phase_is_recorded_and_the_next_runs(tmp_path):
-    from bench.speed import Run, parse
+    from bench.speed.run import Run, parse
 
     args = parse(["--device", "cpu", "--quick", "--out", str(tmp_path)])
     run = Run(args, {"shape": {"batch": 8}, "figures": {}}, deadline=1000.0, cuda=False)

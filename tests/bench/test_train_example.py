@@ -1,5 +1,5 @@
 """The README's training example (demo/jobs/rte.json, the body of its `POST /tasks/NAME/train`) is
-what bench.jobs_setup generates from the lab over the demo world, and a family the demo store holds
+what bench.jobs.setup generates from the lab over the demo world, and a family the demo store holds
 no task of; the GPU benchmark script runs without the server's packages."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from bench.jobs_setup import DEMO_STORE, EXAMPLE, ROOT, TASK_FAMILY, example_body
+from bench.jobs.setup import DEMO_STORE, EXAMPLE, ROOT, TASK_FAMILY, example_body
 from prompts_store import open_store
 
 
@@ -25,7 +25,7 @@ def test_the_committed_example_is_the_generated_one_for_a_new_family():
 def test_the_gpu_benchmark_needs_neither_fastapi_nor_httpx():
     code = (
         "import sys, runpy; sys.argv = ['train_job_gpu.py', '--help']\n"
-        "try:\n    runpy.run_path('bench/train_job_gpu.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "try:\n    runpy.run_path('bench/jobs/train_job_gpu.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('fastapi', 'httpx', 'uvicorn', 'service', 'psycopg') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout

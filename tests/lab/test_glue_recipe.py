@@ -1,4 +1,4 @@
-"""The real-data recipe (bench/glue): formats, split protocol, metrics, prepare and evaluate on
+"""The real-data recipe (lab/glue): formats, split protocol, metrics, prepare and evaluate on
 hand-written fixture rows with the Hugging Face field names (no dataset or model download)."""
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ import math
 import pytest
 import torch
 
-from bench.glue import evaluate as ev
-from bench.glue import metrics as M
-from bench.glue.formats import format_row, target_labels
-from bench.glue.prepare import main as prepare_main
-from bench.glue.prepare import read_manifest
-from bench.glue.promote import main as promote_main
-from bench.glue.promote import promote
-from bench.glue.registry import BENCHMARKS, DATASETS, SOURCES, TARGETS, SplitRule, get_spec
-from bench.glue.splits import permutation, split_rows
-from bench.glue.text import pad_punctuation, stsb_target
-from prompts_store import DirectoryStore, Family, Task
+from lab.glue import evaluate as ev
+from lab.glue import metrics as M
+from lab.glue.formats import format_row, target_labels
+from lab.glue.prepare import main as prepare_main
+from lab.glue.prepare import read_manifest
+from lab.glue.promote import main as promote_main
+from lab.glue.promote import promote
+from lab.glue.registry import BENCHMARKS, DATASETS, SOURCES, TARGETS, SplitRule, get_spec
+from lab.glue.splits import permutation, split_rows
+from lab.glue.text import pad_punctuation, stsb_target
+from mpt_core import Family, Task
+from prompts_store import DirectoryStore
 
 # ---------------------------------------------------------------- fixture rows (HF field names)
 

@@ -1,4 +1,4 @@
-"""The accuracy lab (bench/lab): generator determinism, held-out separation, span corruption, a
+"""The accuracy lab (lab/): generator determinism, held-out separation, span corruption, a
 few pretraining steps, and a tiny comparison grid producing well-formed rows and tables."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from collections import Counter
 
 import pytest
 
-from bench.lab.corpus import span_corrupt
-from bench.lab.lexicon import check_lexicon
-from bench.lab.registry import FAMILIES, MIX_WEIGHTS, PRETRAINING, SOURCES, UNSEEN_TARGETS, check_registry
-from bench.lab.tasks import SplitSizes, samples, task_data
-from bench.lab.world import World, WorldConfig
+from lab.world.corpus import span_corrupt
+from lab.world.lexicon import check_lexicon
+from lab.world.registry import FAMILIES, MIX_WEIGHTS, PRETRAINING, SOURCES, UNSEEN_TARGETS, check_registry
+from lab.world.tasks import SplitSizes, samples, task_data
+from lab.world.world import World, WorldConfig
 
 
 def test_lexicon_and_registry_invariants():
@@ -82,7 +82,7 @@ def test_span_corruption_keeps_every_token_once():
 
 @pytest.fixture(scope="module")
 def micro_backbone(tmp_path_factory):
-    from bench.lab.pretrain import PretrainConfig, pretrain
+    from lab.pretrain import PretrainConfig, pretrain
 
     out = tmp_path_factory.mktemp("lab") / "backbone"
     cfg = PretrainConfig(scale="micro", steps=6, per_family=20, span_rows=40, eval_every=3, eval_examples=2)
@@ -91,7 +91,7 @@ def micro_backbone(tmp_path_factory):
 
 
 def test_pretraining_saves_a_loadable_backbone_and_its_report(micro_backbone):
-    from prompts_store.backbone import load_backbone
+    from mpt_core.backbone import load_backbone
 
     out, report = micro_backbone
     assert report["bank"]["mixture_rows"] == sum(round(20 * MIX_WEIGHTS.get(n, 1.0)) for n in PRETRAINING)
@@ -106,8 +106,8 @@ def test_pretraining_saves_a_loadable_backbone_and_its_report(micro_backbone):
 
 
 def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
-    from bench.lab.grid import GridConfig, run_grid
-    from bench.lab.report import markdown
+    from lab.grid import GridConfig, run_grid
+    from lab.report import markdown
 
     out, _ = micro_backbone
     cfg = GridConfig(
@@ -148,7 +148,7 @@ def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
     assert "| mpt-factors | 35 |" in md and "| majority | 0 |" in md and "### 4-shot" in md
     again = run_grid(cfg, tmp_path / "runs")  # every cell is cached: same rows, no retraining
     assert again["rows"] == rows
-    from bench.lab.report import plot  # matplotlib: the bench extra, installed by make test
+    from lab.report import plot
 
     plot(result, tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
@@ -157,7 +157,7 @@ def test_tiny_grid_rows_tables_and_plot(micro_backbone, tmp_path):
 def test_demo_bundle_builds_a_served_store_and_its_task_card(micro_backbone, tmp_path):
     import shutil
 
-    from bench.lab.bundle import FAMILY, BundleConfig, build_bundle
+    from lab.bundle import FAMILY, BundleConfig, build_bundle
     from prompts_store import DirectoryStore
 
     out, _ = micro_backbone
@@ -201,7 +201,7 @@ def test_held_out_splits_are_label_balanced_and_keep_the_family_label_set():
 
 
 def test_a_backbone_is_measured_only_on_the_world_it_was_pretrained_on(micro_backbone):
-    from bench.lab.world import world_for_backbone
+    from lab.world.world import world_for_backbone
 
     out, _ = micro_backbone
     assert world_for_backbone(out, 0).cfg.seed == 0
@@ -212,8 +212,8 @@ def test_a_backbone_is_measured_only_on_the_world_it_was_pretrained_on(micro_bac
 def test_accuracy_cli_shots_option():
     import argparse
 
-    from bench.accuracy import parse_shots
-    from bench.lab.grid import FULL
+    from lab.accuracy import parse_shots
+    from lab.grid import FULL
 
     assert [parse_shots(s) for s in ("4", "32", "full")] == [4, 32, FULL]
     for bad in ("0", "-4", "all", "1.5"):

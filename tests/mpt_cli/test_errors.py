@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mpt_cli.main import main
-from prompts_store import Conflict, DirectoryStore, Family, Task
+from mpt_core import Family, Task
+from prompts_store import Conflict, DirectoryStore
 
 SHORT = ["--steps", "8", "--batch-size", "4", "--eval-every", "0"]
 

@@ -7,7 +7,7 @@ import torch
 
 from mpt_cli.main import main
 from prompts_store import open_store
-from prompts_store.postgres_schema import LATEST
+from prompts_store.backends.postgres_schema import LATEST
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "store"
 

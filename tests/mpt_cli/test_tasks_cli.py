@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mpt_cli.main import main
-from prompts_store import Family, Task, open_store, task_to_bytes
+from mpt_core import Family, Task
+from prompts_store import open_store, task_to_bytes
 from tests.service.serving import L, make_store, serve
 
 TOKEN = "cli-token"

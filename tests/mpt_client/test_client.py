@@ -10,7 +10,8 @@ import torch
 
 from mpt_client import AsyncClient, Client, MptError
 from mpt_client.calls import task_json
-from prompts_store import Family, Task, family_to_bytes, open_store, task_to_bytes
+from mpt_core import Family, Task
+from prompts_store import family_to_bytes, open_store, task_to_bytes
 from tests.service.serving import L, factors_json, make_store, serve
 
 TOKEN = "client-test-token"

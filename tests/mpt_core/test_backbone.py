@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM
 
-from prompts_store.backbone import BackboneError, load_backbone
+from mpt_core.backbone import BackboneError, load_backbone
 
 
 def test_a_pickled_checkpoint_is_refused_not_unpickled(tiny_dir, tmp_path):

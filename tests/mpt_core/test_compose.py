@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from prompts_store import compose, compose_rows, inject
+from mpt_core import compose, compose_rows, inject
 
 
 def test_compose_matches_formula_for_mixed_families_and_ranks():

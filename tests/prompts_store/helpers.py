@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from prompts_store import Family, Task
+from mpt_core import Family, Task
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,16 +5,14 @@ import textwrap
 import pytest
 import torch
 
+from mpt_core import Family, Task, check_compatible
 from prompts_store import (
     Conflict,
     DirectoryStore,
-    Family,
     IncompatibleBackbone,
     InvalidArtifact,
     InvalidName,
     NotFound,
-    Task,
-    check_compatible,
     family_from_bytes,
     family_to_bytes,
     task_from_bytes,
@@ -151,7 +149,8 @@ def test_crash_between_temp_write_and_rename_keeps_the_old_contents(tmp_path):
     child = textwrap.dedent(
         f"""
         import os, torch
-        from prompts_store import DirectoryStore, Task
+        from mpt_core import Task
+        from prompts_store import DirectoryStore
         store = DirectoryStore({str(tmp_path)!r})
         os.replace = lambda src, dst: os._exit(17)  # the process dies after the temp file is written
         store.put_task(Task("t", "fam", torch.zeros(4, 1), torch.zeros(6, 1)), overwrite=True)
@@ -181,7 +180,7 @@ def test_fingerprint_check_names_the_differences():
 def test_fingerprint_ignores_dtype_and_path_but_not_weights(tiny_dir, backbone):
     from transformers import AutoModelForSeq2SeqLM
 
-    from prompts_store import backbone_fingerprint
+    from mpt_core import backbone_fingerprint
 
     bf16 = AutoModelForSeq2SeqLM.from_pretrained(str(tiny_dir), dtype=torch.bfloat16)
     check_compatible("fam", backbone.fingerprint, backbone_fingerprint(bf16, "elsewhere/t5"))

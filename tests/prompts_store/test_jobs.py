@@ -12,8 +12,9 @@ import time
 import pytest
 import torch
 
-from prompts_store import Conflict, Family, InvalidArtifact, NotFound, Task, open_store
-from prompts_store.errors import JobLimit, JobLost, JobsUnsupported
+from mpt_core import Family, Task
+from mpt_core.errors import JobLimit, JobLost, JobsUnsupported
+from prompts_store import Conflict, InvalidArtifact, NotFound, open_store
 from prompts_store.jobs import JobSpec
 
 from .helpers import FP, make_family, make_task
@@ -258,8 +259,8 @@ def test_a_directory_store_has_no_jobs(tmp_path):
 
 
 def test_a_sqlite_store_of_schema_2_gains_the_jobs_table(tmp_path):
-    from prompts_store.sql_schema import statements
-    from prompts_store.sqlite_schema import LATEST, MIGRATIONS
+    from prompts_store.backends.sql_schema import statements
+    from prompts_store.backends.sqlite_schema import LATEST, MIGRATIONS
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as c:  # the store as mpt-serve wrote it before jobs existed

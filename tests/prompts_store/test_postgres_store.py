@@ -15,7 +15,7 @@ import time
 import pytest
 
 from prompts_store import Conflict, NotFound, StoreError, copy_store, open_store
-from prompts_store.postgres_schema import LATEST
+from prompts_store.backends.postgres_schema import LATEST
 
 from .helpers import ROOT, make_family, make_task, same_task
 from .test_store_processes import PRELUDE

@@ -21,8 +21,8 @@ from prompts_store import (
     parse_store_url,
     store_stats,
 )
-from prompts_store.journal import Entry, Journal
-from prompts_store.sqlite_schema import LATEST
+from prompts_store.backends.journal import Entry, Journal
+from prompts_store.backends.sqlite_schema import LATEST
 
 from .helpers import ROOT, make_family, make_task, same_task
 

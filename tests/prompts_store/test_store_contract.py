@@ -7,7 +7,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from prompts_store import Conflict, Family, InvalidArtifact, InvalidName, NotFound, Task, TaskChunk, open_store
+from mpt_core import Family, Task
+from prompts_store import Conflict, InvalidArtifact, InvalidName, NotFound, TaskChunk, open_store
 from prompts_store.screen import finite_rows
 
 from .helpers import make_family, make_task, same_task

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from prompts_store import open_store
-from prompts_store.sqlite_schema import LATEST
+from prompts_store.backends.sqlite_schema import LATEST
 
 from .helpers import ROOT, make_family, make_task, run_child, same_task
 

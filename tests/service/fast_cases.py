@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prompts_store import compose_rows
+from mpt_core import compose_rows
 
 VARIANTS = {
     # original T5: relu feed-forward, tied embeddings (decoder output scaled by d ** -0.5)

@@ -12,7 +12,8 @@ import httpx
 import torch
 import uvicorn
 
-from prompts_store import Family, Store, Task, open_store
+from mpt_core import Family, Task
+from prompts_store import Store, open_store
 
 L = 4
 BACKENDS = ("sqlite", "directory")
@@ -51,7 +52,7 @@ def factors_json(name: str, d: int, seed: int, family: str = "fam", l: int = L) 
 def serve(model: Path, store: Path | str, **overrides):
     """Run the real app under uvicorn on 127.0.0.1 over ``store`` (a URL, or a Path as in
     :func:`make_store`); yields (base_url, app) once ready."""
-    from service.app import create_app
+    from service.http.app import create_app
     from service.settings import Settings
 
     url = store_url(store) if isinstance(store, Path) else store

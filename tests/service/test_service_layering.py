@@ -14,6 +14,6 @@ def _modules_after(stmt: str) -> set[str]:
     return {m.split(".")[0] for m in out.split()}
 
 
-@pytest.mark.parametrize("module", ["service.batcher", "service.metrics", "service.rows"])
+@pytest.mark.parametrize("module", ["service.inference.batcher", "service.runtime.metrics", "service.inference.rows"])
 def test_batcher_and_metrics_need_no_model_library(module):
     assert not _modules_after(f"import {module}") & {"transformers", "torch", "tokenizers"}

@@ -5,9 +5,9 @@ import copy
 import pytest
 import torch
 
-from training.batching import Collator
-from training.data import Example
-from training.sampler import Row
+from training.data.batching import Collator
+from training.data.examples import Example
+from training.data.sampler import Row
 
 
 def tokenizer_batch(tokenizer, texts, max_length):

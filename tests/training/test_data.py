@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from training.data import Example, TaskData, k_shot, load_task, load_tasks, parse_task_spec
+from training.data.examples import Example, TaskData, k_shot, load_task, load_tasks, parse_task_spec
 
 
 def _write(path, rows):

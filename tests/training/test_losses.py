@@ -55,9 +55,9 @@ def test_lambda_weights_both_distillation_terms():
 
 @pytest.mark.parametrize("hidden", ["decoder", "encoder", "both"])
 def test_student_equal_to_teacher_has_zero_distillation_terms(backbone, toy_tasks, hidden):
-    from training.batching import Collator
+    from training.data.batching import Collator
+    from training.data.sampler import Row
     from training.prompt_params import PromptParams
-    from training.sampler import Row
     from training.steps import distill_loss
 
     torch.manual_seed(0)

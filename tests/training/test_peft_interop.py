@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from prompts_store import DirectoryStore, Family, Task, compose
-from prompts_store.prompted import prompted_forward
-from training.batching import Collator
+from mpt_core import Family, Task, compose
+from mpt_core.prompted import prompted_forward
+from prompts_store import DirectoryStore
+from training.data.batching import Collator
 from training.peft_interop import export_peft, import_peft
 
 peft = pytest.importorskip("peft")

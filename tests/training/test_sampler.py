@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from training.data import Example
-from training.sampler import MultitaskSampler
+from training.data.examples import Example
+from training.data.sampler import MultitaskSampler
 
 
 def _tasks(n):

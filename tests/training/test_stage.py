@@ -4,14 +4,15 @@ sees every step without changing a number and can cancel a run, a name clash is 
 import pytest
 import torch
 
-from prompts_store import Conflict, DirectoryStore, Family, Task
-from training.adapt import AdaptConfig, adapt
-from training.batching import Collator
-from training.data import TaskData, k_shot
+from mpt_core import Family, Task
+from prompts_store import Conflict, DirectoryStore
+from training.data.batching import Collator
+from training.data.examples import TaskData, k_shot
+from training.data.sampler import SingleTaskSampler
 from training.loop import TrainConfig, Trainer
 from training.prompt_params import PromptParams
-from training.sampler import SingleTaskSampler
-from training.stage import dev_evaluator, task_seed
+from training.stages.adapt import AdaptConfig, adapt
+from training.stages.stage import dev_evaluator, task_seed
 from training.steps import task_loss
 
 L = 4
@@ -165,7 +166,7 @@ def test_adapt_writes_all_its_tasks_in_one_transaction_or_none(backbone, toy_tas
 
 def test_distill_writes_its_tasks_in_one_transaction_or_none(backbone, toy_tasks, tmp_path):
     from training.config import DistillConfig
-    from training.distill import distill
+    from training.stages.distill import distill
 
     store = source_store(tmp_path / "store", backbone)
     tasks = [toy_tasks[n] for n in ("polarity", "animal", "size")]
@@ -179,8 +180,8 @@ def test_distill_writes_its_tasks_in_one_transaction_or_none(backbone, toy_tasks
 def test_the_final_dev_metrics_reuse_the_best_evaluation_and_equal_a_fresh_one(
     backbone, toy_tasks, tmp_path, monkeypatch
 ):
-    import training.stage as stage
-    from prompts_store import compose
+    import training.stages.stage as stage
+    from mpt_core import compose
     from training.evaluate import evaluate_prompt
 
     calls = []

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from prompts_store import DirectoryStore
-from training.adapt import AdaptConfig, adapt
-from training.batching import Collator
-from training.distill import DistillConfig, distill
+from training.data.batching import Collator
+from training.data.sampler import MultitaskSampler, Row
 from training.loop import TrainConfig, Trainer
 from training.prompt_params import PromptParams
-from training.sampler import MultitaskSampler, Row
+from training.stages.adapt import AdaptConfig, adapt
+from training.stages.distill import DistillConfig, distill
+from training.stages.teachers import train_teachers, train_vanilla_prompt
 from training.steps import distill_loss, task_loss
-from training.teachers import train_teachers, train_vanilla_prompt
 
 from ..conftest import assert_bit_identical, weights_snapshot
 
@@ -179,7 +179,7 @@ def test_resume_after_a_crash_gives_the_same_result_as_one_run(backbone, toy_tas
 
 def test_distillation_drives_the_kl_to_the_teacher_down(backbone, toy_tasks, teachers_run):
     run, _ = teachers_run
-    from training.distill import load_teachers
+    from training.stages.distill import load_teachers
 
     tasks = [toy_tasks[n] for n in SOURCES]
     teachers = load_teachers(backbone, run, tasks)
@@ -200,7 +200,7 @@ def test_distillation_drives_the_kl_to_the_teacher_down(backbone, toy_tasks, tea
 def test_a_teacher_learns_a_small_task_far_above_chance(toy_tasks, tmp_path):
     """Prompt tuning a frozen random T5 (d=128) on a keyword task: rank accuracy far above the
     majority baseline on the test split."""
-    from prompts_store.backbone import load_backbone
+    from mpt_core.backbone import load_backbone
     from training.tiny import TinyConfig, build_tiny_backbone
 
     bb = load_backbone(str(build_tiny_backbone(tmp_path / "t5", TinyConfig(d_model=128, layers=2))), device="cpu")

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from mpt_cli.main import main as mpt
-from prompts_store import Family, Task, open_store
+from mpt_core import Family, Task
+from prompts_store import open_store
 from prompts_store.jobs import JobSpec
 from training.config import WorkerConfig
 from training.worker import Worker
@@ -156,7 +157,7 @@ def test_a_database_away_for_a_while_delays_the_progress_writes_not_the_training
     progress writes wait and fail (heartbeat thread), training goes on, and the job succeeds."""
     import sqlite3
 
-    from prompts_store.sqlite_store import SQLiteStore
+    from prompts_store.backends.sqlite_store import SQLiteStore
 
     seeded_store(f"sqlite:///{tmp_path / 's.db'}", backbone).close()
     store = SQLiteStore(tmp_path / "s.db", busy_timeout_s=0.2)

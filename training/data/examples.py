@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prompts_store import validate_name
+from mpt_core import validate_name
 
 SPLITS = ("train", "dev", "test")
 MAX_LABELS = 20  # a task with at most this many distinct train targets is a classification task

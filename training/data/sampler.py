@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .data import Example
+from .examples import Example
 
 
 @dataclass(frozen=True)

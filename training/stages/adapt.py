@@ -19,14 +19,15 @@ from pathlib import Path
 
 import torch
 
-from prompts_store import Family, Store, Task, check_compatible, compose
-from prompts_store.backbone import Backbone
+from mpt_core import Family, Task, check_compatible, compose
+from mpt_core.backbone import Backbone
+from prompts_store import Store
 
-from .config import MODES, AdaptConfig, TrainConfig
-from .data import TaskData, k_shot
-from .loop import StepCallback
-from .prompt_params import PromptParams
-from .sampler import MultitaskSampler, SingleTaskSampler
+from ..config import MODES, AdaptConfig, TrainConfig
+from ..data.examples import TaskData, k_shot
+from ..data.sampler import MultitaskSampler, SingleTaskSampler
+from ..loop import StepCallback
+from ..prompt_params import PromptParams
 from .stage import StagePlan, refuse_clashes, run_stage, task_seed, write_learnt, write_report
 
 __all__ = ["MODES", "AdaptConfig", "Writer", "adapt", "initial_factors", "store_writer"]

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import torch
 
-from prompts_store import DirectoryStore, Family, Store, Task, check_compatible
-from prompts_store.backbone import Backbone
+from mpt_core import Family, Task, check_compatible
+from mpt_core.backbone import Backbone
+from prompts_store import DirectoryStore, Store
 
-from .config import DistillConfig, TrainConfig
-from .data import TaskData
-from .evaluate import stored_prompt
-from .loop import StepCallback
-from .prompt_params import PromptParams, init_prompt
-from .sampler import MultitaskSampler
+from ..config import DistillConfig, TrainConfig
+from ..data.examples import TaskData
+from ..data.sampler import MultitaskSampler
+from ..evaluate import stored_prompt
+from ..loop import StepCallback
+from ..prompt_params import PromptParams, init_prompt
+from ..steps import distill_loss
 from .stage import StagePlan, collator_for, refuse_clashes, run_stage, task_seed, write_learnt, write_report
-from .steps import distill_loss
 
 __all__ = ["DistillConfig", "distill", "load_teachers"]
 

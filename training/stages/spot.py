@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from prompts_store import Family, Store
-from prompts_store.backbone import Backbone
+from mpt_core import Family
+from mpt_core.backbone import Backbone
+from prompts_store import Store
 
-from .config import TrainConfig
-from .data import TaskData
-from .loop import StepCallback
-from .sampler import MixtureSampler
+from ..config import TrainConfig
+from ..data.examples import TaskData
+from ..data.sampler import MixtureSampler
+from ..loop import StepCallback
 from .stage import StagePlan, refuse_clashes, run_stage, task_seed, vanilla_prompt_params, write_report
 
 

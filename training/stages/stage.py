@@ -22,17 +22,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from prompts_store import Conflict, Family, Store, Task
-from prompts_store.atomic import atomic_write
-from prompts_store.backbone import Backbone
+from mpt_core import Family, Task
+from mpt_core.backbone import Backbone
+from prompts_store import Conflict, Store
+from prompts_store.backends.atomic import atomic_write
 
-from .batching import Collator
-from .config import TrainConfig
-from .data import TaskData
-from .evaluate import evaluate_prompt
-from .loop import LossFn, Sampler, StepCallback, Trainer, TrainResult
-from .prompt_params import PromptParams, init_prompt
-from .steps import task_loss
+from ..config import TrainConfig
+from ..data.batching import Collator
+from ..data.examples import TaskData
+from ..evaluate import evaluate_prompt
+from ..loop import LossFn, Sampler, StepCallback, Trainer, TrainResult
+from ..prompt_params import PromptParams, init_prompt
+from ..steps import task_loss
 
 
 class NameClash(Conflict, ValueError):

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from prompts_store import DirectoryStore, Family, Store, Task
-from prompts_store.backbone import Backbone
+from mpt_core import Family, Task
+from mpt_core.backbone import Backbone
+from prompts_store import DirectoryStore, Store
 
-from .config import TrainConfig
-from .data import TaskData
-from .loop import StepCallback
-from .prompt_params import PromptParams
-from .sampler import SingleTaskSampler
+from ..config import TrainConfig
+from ..data.examples import TaskData
+from ..data.sampler import SingleTaskSampler
+from ..loop import StepCallback
+from ..prompt_params import PromptParams
 from .stage import StagePlan, run_stage, task_seed, vanilla_prompt_params, write_learnt, write_report
 
 SOURCE = "teacher:vanilla-pt"

@@ -1,6 +1,6 @@
 """Training jobs: ``POST /tasks/{name}/train`` queues one (admin), ``GET /jobs/{id}`` follows it,
 ``GET /jobs`` lists them (paginated), ``DELETE /jobs/{id}`` cancels (admin). ``mpt worker``
-processes run them; a succeeded job's task is served like an upload (see service.jobs)."""
+processes run them; a succeeded job's task is served like an upload (see service.runtime.jobs)."""
 
 from typing import Annotated, Literal
 

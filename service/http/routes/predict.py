@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from prompts_store.names import NAME_PATTERN
+from mpt_core.names import NAME_PATTERN
 
 from ..deps import RequestPathDep
 from ..openapi import errors

@@ -1,7 +1,7 @@
 """The serving engine's fast T5 forward: lean encoder, static-KV greedy loop, shared-prefix
 candidate scoring, optional torch.compile / CUDA graphs over shape buckets.
 
-    from service.fast import FastOptions, FastT5
+    from service.inference.fast import FastOptions, FastT5
 """
 
 from .model import Encoded, FastT5

@@ -1,6 +1,6 @@
 """The T5 encoder over prompted inputs, and every decoder layer's cross-attention K/V.
 
-The prompt enters through ``prompts_store.compose.inject`` (the one definition of injection).
+The prompt enters through ``mpt_core.compose.inject`` (the one definition of injection).
 The position bias and the padding mask are added once into one (B, H, L, L) bias that every
 layer shares; q, k and v come from one fused projection per layer; the cross-attention K/V of
 all decoder layers come from one matmul over the encoder states.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from prompts_store.compose import inject
+from mpt_core.compose import inject
 
 from .ops import feed_forward, rms_norm
 from .weights import T5Weights

@@ -6,7 +6,7 @@
     tokens = fast.generate(state, limits)         # int or (B,) max new tokens per row -> (B, T) ids
     scores = fast.score(state, row_index, cand_ids, cand_mask)  # (P,) log-likelihoods
 
-Same numbers as ``prompts_store.prompted`` (encode + greedy_decode / score_candidates): the tests
+Same numbers as ``mpt_core.prompted`` (encode + greedy_decode / score_candidates): the tests
 hold greedy ids identical and scores within 1e-4 in fp32. Not thread-safe: one batch at a time
 (the engine's batch worker), as prepared runners own their buffers.
 """

@@ -1,11 +1,11 @@
-"""The reference path (``prompts_store.prompted`` over the Hugging Face forward) behind the fast
+"""The reference path (``mpt_core.prompted`` over the Hugging Face forward) behind the fast
 path's surface: what the fast path is checked against, and what serves if that check fails."""
 
 from __future__ import annotations
 
 import torch
 
-from prompts_store import prompted
+from mpt_core import prompted
 
 
 class Reference:

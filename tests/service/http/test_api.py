@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from prompts_store import Family, Task, family_to_bytes, task_to_bytes
+from mpt_core import Family, Task
+from prompts_store import family_to_bytes, task_to_bytes
 
-from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
+from ..serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -214,7 +215,7 @@ def test_expired_deadline_answers_504(tiny_dir, backbone, tmp_path):
 
 
 def test_exposed_host_without_token_warns_loudly(caplog):
-    from service.app import warn_if_exposed
+    from service.http.app import warn_if_exposed
     from service.settings import Settings
 
     warn_if_exposed(Settings(host="0.0.0.0"))

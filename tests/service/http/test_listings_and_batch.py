@@ -9,9 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from prompts_store import Family, open_store
+from mpt_core import Family
+from prompts_store import open_store
 
-from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
+from ..serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -116,7 +117,7 @@ def test_batch_upload_as_safetensors(server):
 def test_a_batch_body_is_decoded_off_the_event_loop(server, monkeypatch, kind):
     """The decoder is held at its first step until ``/health/live`` has answered: decoded on the
     event loop (as it was), the probe could not be answered until the hold gave up, 10 s later."""
-    from service import uploads
+    from service.http import uploads
 
     url, store, d = server
     entered, release = threading.Event(), threading.Event()

@@ -1,4 +1,4 @@
-"""``POST /predict`` is answered by the lean ASGI endpoint (``service.predict_asgi``), not by
+"""``POST /predict`` is answered by the lean ASGI endpoint (``service.http.predict_asgi``), not by
 FastAPI's route; both must give the same answer to every request: status, headers and body,
 byte for byte. One real server; each request is sent twice, once with the endpoint switched off
 (``app.predict = None``: FastAPI's route answers) and once with it on."""
@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from .serving import make_store, serve
+from ..serving import make_store, serve
 
 J = {"content-type": "application/json"}
 TEXT = {"content-type": "text/plain"}

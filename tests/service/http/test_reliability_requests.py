@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from .serving import make_store, metric, serve, store_url
+from ..serving import make_store, metric, serve, store_url
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_health_live_answers_within_50ms_while_the_biggest_bodies_are_processed(
     import socket
     import time
 
-    from .process_server import running
+    from ..process_server import running
 
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)
     with running(tiny_dir, tmp_path / "s") as (_, url):
@@ -186,7 +186,7 @@ def test_malformed_request_heads_get_the_error_shape(tiny_dir, backbone, tmp_pat
     import uvicorn
 
     from service.__main__ import uvicorn_config
-    from service.app import create_app
+    from service.http.app import create_app
     from service.settings import Settings
 
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)

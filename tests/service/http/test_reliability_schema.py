@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from .serving import make_store, serve
+from ..serving import make_store, serve
 
 HERE = Path(__file__).parent
 TOKEN = "schema-test-token"

@@ -6,9 +6,9 @@ import socket
 import httpx
 import pytest
 
-from service.replica import replica_id
+from service.http.replica import replica_id
 
-from .serving import make_store, serve
+from ..serving import make_store, serve
 
 
 def test_every_response_carries_the_replica_id(tiny_dir, backbone, tmp_path, monkeypatch):
@@ -37,17 +37,17 @@ def test_the_id_comes_from_mpt_replica_id_and_is_checked(monkeypatch):
 
 def test_requests_refused_by_the_http_protocol_name_the_replica_too(tiny_dir, backbone, tmp_path, monkeypatch):
     """Malformed or over-long request heads are answered by the HTTP protocol before the app sees
-    them (``service.http_protocol``): the same error body as the app's, and ``x-mpt-replica``."""
+    them (``service.http.http_protocol``): the same error body as the app's, and ``x-mpt-replica``."""
     import threading
 
     import uvicorn
 
     from service.__main__ import uvicorn_config
-    from service.app import create_app
-    from service.errors import error_body
+    from service.http.app import create_app
+    from service.http.errors import error_body
     from service.settings import Settings
 
-    from .serving import store_url
+    from ..serving import store_url
 
     monkeypatch.setenv("MPT_REPLICA_ID", "pod-a.zone-1")
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from service.batcher import Draining, MicroBatcher, QueueFull
-from service.rows import Row, RowResult
+from service.inference.batcher import Draining, MicroBatcher, QueueFull
+from service.inference.rows import Row, RowResult
 
 TIMEOUT = 5.0  # far beyond any wait below; only reached when something is broken
 

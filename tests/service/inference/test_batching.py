@@ -11,9 +11,10 @@ import httpx
 import pytest
 import torch
 
-from prompts_store import Task, open_store
+from mpt_core import Task
+from prompts_store import open_store
 
-from .serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
+from ..serving import BACKENDS, L, factors_json, make_store, metric, serve, store_url
 
 INPUTS = [
     "big or small : the ocean",

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from mpt_core.backbone import load_backbone
+from mpt_core.prompted import encode, greedy_decode, score_candidates
 from prompts_store import NotFound, open_store
-from prompts_store.backbone import load_backbone
-from prompts_store.prompted import encode, greedy_decode, score_candidates
-from service.engine import Engine
-from service.prompt_table import PromptTable
-from service.rows import Candidates, Row
+from service.inference.engine import Engine
+from service.inference.rows import Candidates, Row
+from service.table.prompt_table import PromptTable
 
-DEMO = Path(__file__).resolve().parents[2] / "demo"
+DEMO = Path(__file__).resolve().parents[3] / "demo"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def demo():
 
 def reference(store, backbone, task: str, ids: list[int], max_new_tokens: int = 0, candidates=None):
     """One row on the reference path, alone and unpadded, from the store's factors: the prompt
-    ``P* ∘ (u vᵀ)``, then :mod:`prompts_store.prompted` (the Hugging Face forward). The output
+    ``P* ∘ (u vᵀ)``, then :mod:`mpt_core.prompted` (the Hugging Face forward). The output
     text when generating; the candidates' log-likelihoods when scoring."""
     t = store.get_task(task)
     prompt = (store.get_family(t.family).shared * (t.u @ t.v.T))[None]  # (1, l, d)

@@ -10,13 +10,14 @@ import logging
 import pytest
 import torch
 
-from prompts_store import Family, NotFound, Task
-from service.engine import Engine
-from service.prompt_table import PromptTable
-from service.rows import Candidates, Row
+from mpt_core import Family, Task
+from prompts_store import NotFound
+from service.inference.engine import Engine
+from service.inference.rows import Candidates, Row
 from service.settings import Settings
+from service.table.prompt_table import PromptTable
 
-from .serving import make_store
+from ..serving import make_store
 
 INPUTS = [
     "is a dog an animal ?",

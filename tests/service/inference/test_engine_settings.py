@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from service.__main__ import main
-from service.engine import fast_options
-from service.errors import describe_validation_errors
+from service.http.errors import describe_validation_errors
+from service.inference.engine import fast_options
 from service.settings import Settings
 
 

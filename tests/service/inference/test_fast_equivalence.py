@@ -1,14 +1,14 @@
-"""The fast path gives the reference path's outputs (prompts_store.prompted: encode +
+"""The fast path gives the reference path's outputs (mpt_core.prompted: encode +
 greedy_decode / score_candidates over the Hugging Face forward): greedy ids identical, scores
 within 1e-4, in fp32, for every attention kernel and cross-attention mode."""
 
 import pytest
 import torch
 
-from prompts_store.prompted import encode, greedy_decode, score_candidates
-from service.fast import FastOptions, FastT5
+from mpt_core.prompted import encode, greedy_decode, score_candidates
+from service.inference.fast import FastOptions, FastT5
 
-from .fast_cases import candidates, mixed_batch, random_t5
+from ..fast_cases import candidates, mixed_batch, random_t5
 
 MODES = [("eager", "cached"), ("eager", "absorbed"), ("sdpa", "cached"), ("sdpa", "absorbed")]
 LENGTHS = [7, 3, 5, 1, 6]

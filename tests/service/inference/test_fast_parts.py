@@ -4,12 +4,12 @@ bias against Hugging Face's, and the weights it reads from each T5 variant."""
 import pytest
 import torch
 
-from service.fast import FastOptions
-from service.fast.cross import absorbed_wins
-from service.fast.position import causal_bias, position_bias
-from service.fast.weights import read_weights
+from service.inference.fast import FastOptions
+from service.inference.fast.cross import absorbed_wins
+from service.inference.fast.position import causal_bias, position_bias
+from service.inference.fast.weights import read_weights
 
-from .fast_cases import random_t5
+from ..fast_cases import random_t5
 
 
 @pytest.mark.parametrize(

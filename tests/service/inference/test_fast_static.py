@@ -4,11 +4,11 @@ compiled path itself, the fallbacks, and the warm-up check against the reference
 import pytest
 import torch
 
-from prompts_store.prompted import encode, greedy_decode, score_candidates
-from service.fast import FastOptions, FastT5
-from service.fast.static import StaticRunner, bucket, round_up, steps_bucket
+from mpt_core.prompted import encode, greedy_decode, score_candidates
+from service.inference.fast import FastOptions, FastT5
+from service.inference.fast.static import StaticRunner, bucket, round_up, steps_bucket
 
-from .fast_cases import candidates, mixed_batch, random_t5
+from ..fast_cases import candidates, mixed_batch, random_t5
 
 LENGTHS = [7, 3, 5]
 

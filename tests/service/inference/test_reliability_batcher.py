@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from service.batcher import MicroBatcher, QueueFull, TaskQueueFull
-from service.rows import BatchCost, Candidates, Row, RowResult
+from service.inference.batcher import MicroBatcher, QueueFull, TaskQueueFull
+from service.inference.rows import BatchCost, Candidates, Row, RowResult
 
 TIMEOUT = 5.0
 

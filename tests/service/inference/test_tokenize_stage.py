@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from service.tokenize_stage import Stopped, TokenizeStage
+from service.inference.tokenize_stage import Stopped, TokenizeStage
 
 TIMEOUT = 5.0
 
@@ -117,8 +117,8 @@ def test_stop_answers_what_is_queued_and_refuses_new_work(stages):
 
 
 def test_the_stage_gives_the_engines_ids(backbone):
-    from service.engine import Engine
-    from service.prompt_table import PromptTable
+    from service.inference.engine import Engine
+    from service.table.prompt_table import PromptTable
 
     engine = Engine(backbone, PromptTable(backbone.d_model, backbone.device))
     stage = TokenizeStage(engine.tokenize)

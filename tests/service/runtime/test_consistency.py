@@ -16,7 +16,7 @@ import time
 
 import httpx
 
-from .serving import factors_json, make_store, serve
+from ..serving import factors_json, make_store, serve
 
 NAMES = ["w0", "w1"]  # few names, many writers: writes to one name collide often
 PROMISED = {"list": {200}, "get": {200, 404}, "put": {200, 201}, "delete": {204, 404}}

@@ -11,10 +11,10 @@ import httpx
 import pytest
 import torch
 
-from prompts_store import Family
+from mpt_core import Family
 
-from .jobs_helpers import AUTH, TOKEN
-from .serving import L, make_store, serve, store_url
+from ..jobs_helpers import AUTH, TOKEN
+from ..serving import L, make_store, serve, store_url
 
 LIMITS = dict(job_steps=5, max_job_examples=4, max_job_steps=50, max_jobs=3, max_family_jobs=2, max_job_input_tokens=12)
 OK = [{"input": "hot or cold : fire", "target": "hot"}, {"input": "hot or cold : snow", "target": "cold"}]

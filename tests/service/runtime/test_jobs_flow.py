@@ -11,9 +11,9 @@ import httpx
 
 from prompts_store import open_store
 
-from . import process_server
-from .jobs_helpers import AUTH, TOKEN, examples, stop, wait_job, wait_served, worker
-from .serving import make_store, serve, store_url
+from .. import process_server
+from ..jobs_helpers import AUTH, TOKEN, examples, stop, wait_job, wait_served, worker
+from ..serving import make_store, serve, store_url
 
 
 def test_a_job_trains_a_task_that_the_server_then_serves(tiny_dir, backbone, toy_tasks, tmp_path):

@@ -6,9 +6,9 @@ import gc
 
 import httpx
 
-from service.lifecycle import YOUNG_GC_THRESHOLD
+from service.runtime.lifecycle import YOUNG_GC_THRESHOLD
 
-from .serving import make_store, serve
+from ..serving import make_store, serve
 
 
 def test_the_gc_is_quiet_while_serving_and_restored_after(tiny_dir, backbone, tmp_path):

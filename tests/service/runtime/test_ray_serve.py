@@ -23,12 +23,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .jobs_helpers import examples, wait_job
-from .serving import factors_json, make_store, store_url
+from ..jobs_helpers import examples, wait_job
+from ..serving import factors_json, make_store, store_url
 
 pytest.importorskip("ray.serve", reason="the Ray Serve tests need the [ray] extra: pip install 'mpt-serve[ray]'")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 START_S = 240
 
 

@@ -4,8 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from mpt_cli.main import main as mpt
-from service.ray_app import replica_settings, split_args
-from service.ray_settings import RaySettings
+from service.runtime.ray_app import replica_settings, split_args
+from service.runtime.ray_settings import RaySettings
 from service.settings import Settings
 
 
@@ -52,7 +52,7 @@ def test_bad_ray_flags_are_one_line_before_anything_starts(capsys):
 
 
 def test_flags_reach_the_ray_settings():
-    from service.ray_main import parse
+    from service.runtime.ray_main import parse
 
     server, rs = parse(["--ray", "--replicas", "3", "--num-cpus", "0.5", "--haproxy", "--store", "s"])
     assert (rs.replicas, rs.num_cpus, rs.haproxy, server.store) == (3, 0.5, True, "s")

@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from .process_server import running
-from .serving import make_store, metric, store_url
+from ..process_server import running
+from ..serving import make_store, metric, store_url
 
 SLOW = 50
 BIG = {"inputs": [f"input number {j}" for j in range(16)], "max_new_tokens": 32}  # ~0.1 s of work, each
@@ -72,7 +72,7 @@ def test_drain_timeout_bounds_how_long_in_flight_requests_keep_the_server(tiny_d
     """The same server class in a thread (the exit signal handed to it directly): with requests
     that take ~10 s of work, the server is gone ~0.5 s + uvicorn's last 2 s later."""
     from service.__main__ import DrainingServer, uvicorn_config
-    from service.app import create_app
+    from service.http.app import create_app
     from service.settings import Settings
 
     make_store(tmp_path / "s", backbone.fingerprint, backbone.d_model, tasks=1)
@@ -119,7 +119,7 @@ def test_requests_answered_503_by_the_drain_are_not_counted_in_flight(tiny_dir, 
     (each answered 503 at once) must not keep it waiting: a client retrying in a loop would
     otherwise hold the server until the drain timeout. Driven through the app's ASGI interface
     (nothing loaded: a request before the drain is answered 503 "starting", and counted)."""
-    from service.app import create_app
+    from service.http.app import create_app
     from service.settings import Settings
 
     app = create_app(Settings(model=str(tiny_dir), store=store_url(tmp_path / "s")))

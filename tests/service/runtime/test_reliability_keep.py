@@ -11,8 +11,8 @@ import torch
 
 from prompts_store import open_store
 
-from .process_server import running
-from .serving import factors_json, make_store, serve, store_url
+from ..process_server import running
+from ..serving import factors_json, make_store, serve, store_url
 
 CYCLES = 5
 

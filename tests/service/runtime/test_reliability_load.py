@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from .process_server import running
-from .serving import make_store, serve
+from ..process_server import running
+from ..serving import make_store, serve
 
-DEMO = Path(__file__).resolve().parents[2] / "demo"
+DEMO = Path(__file__).resolve().parents[3] / "demo"
 
 
 def p99(xs: list[float]) -> float:

@@ -6,13 +6,14 @@ import httpx
 import pytest
 import torch
 
-from prompts_store import Family, Task, open_store
-from service.metrics import Metrics
-from service.mutations import Mutations
-from service.prompt_table import PromptTable
-from service.store_sync import StoreSync
+from mpt_core import Family, Task
+from prompts_store import open_store
+from service.runtime.metrics import Metrics
+from service.runtime.mutations import Mutations
+from service.runtime.store_sync import StoreSync
+from service.table.prompt_table import PromptTable
 
-from .serving import factors_json, serve, store_url
+from ..serving import factors_json, serve, store_url
 
 
 @pytest.fixture(scope="module")

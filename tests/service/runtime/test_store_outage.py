@@ -6,9 +6,9 @@ import sys
 import httpx
 
 from prompts_store import ChangesUnavailable, Conflict, NotFound, StoreError
-from service.errors import store_status
+from service.http.errors import store_status
 
-from .serving import factors_json, make_store, serve
+from ..serving import factors_json, make_store, serve
 
 HOLD_THE_WRITE_LOCK = """
 import sqlite3, sys, time

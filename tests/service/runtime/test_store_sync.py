@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from prompts_store import Change, Family, Task, TaskChunk, open_store
-from service.metrics import Metrics
-from service.mutations import Mutations
-from service.prompt_table import PromptTable
-from service.store_sync import StoreSync
+from mpt_core import Family, Task
+from prompts_store import Change, TaskChunk, open_store
+from service.runtime.metrics import Metrics
+from service.runtime.mutations import Mutations
+from service.runtime.store_sync import StoreSync
+from service.table.prompt_table import PromptTable
 
-from .serving import BACKENDS, L, make_store, metric, serve, store_url
+from ..serving import BACKENDS, L, make_store, metric, serve, store_url
 
 
 def _wait_for(check, seconds: float = 10.0) -> None:
@@ -181,7 +182,7 @@ def test_bulk_rows_of_a_load_are_checked_against_the_served_families(backbone):
 
 
 def test_read_ahead_hands_over_every_chunk_and_the_readers_error():
-    from service.store_sync import prefetched
+    from service.runtime.store_sync import prefetched
 
     assert list(prefetched(iter(range(50)))) == list(range(50))
 

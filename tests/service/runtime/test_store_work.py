@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import torch
 
-from prompts_store import Family, Task, open_store
-from service.metrics import Metrics
-from service.mutations import Mutations
-from service.prompt_table import PromptTable
-from service.store_work import THREADS
+from mpt_core import Family, Task
+from prompts_store import open_store
+from service.runtime.metrics import Metrics
+from service.runtime.mutations import Mutations
+from service.runtime.store_work import THREADS
+from service.table.prompt_table import PromptTable
 
-from .serving import factors_json, make_store, serve, store_url
+from ..serving import factors_json, make_store, serve, store_url
 
 
 def test_64_concurrent_writes_use_at_most_the_store_threads(backbone, tmp_path):

@@ -4,14 +4,15 @@ the load every class holds its rows plus bounded headroom."""
 
 import torch
 
-from prompts_store import Family, Task, open_store
-from service.metrics import Metrics
-from service.mutations import Mutations
-from service.prompt_table import PromptTable
-from service.slot_class import MIN_CAPACITY
-from service.store_sync import StoreSync
+from mpt_core import Family, Task
+from prompts_store import open_store
+from service.runtime.metrics import Metrics
+from service.runtime.mutations import Mutations
+from service.runtime.store_sync import StoreSync
+from service.table.prompt_table import PromptTable
+from service.table.slot_class import MIN_CAPACITY
 
-from .serving import store_url
+from ..serving import store_url
 
 D = 64
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from prompts_store import Conflict, Family, InvalidArtifact, NotFound, Task, TaskChunk
-from service.prompt_table import PromptTable
-from service.slot_class import MIN_CAPACITY
+from mpt_core import Family, Task
+from prompts_store import Conflict, InvalidArtifact, NotFound, TaskChunk
+from service.table.prompt_table import PromptTable
+from service.table.slot_class import MIN_CAPACITY
 
 FP = {"d_model": 6}
 D = 6
