@@ -40,11 +40,11 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 
 ## docs: build the documentation site into site/ (strict: a broken link, page or figure fails it)
 docs: $(DOCS_STAMP)
-	$(PY) -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 ## docs-serve: the documentation site on http://127.0.0.1:8001, rebuilt as pages change
 docs-serve: $(DOCS_STAMP)
-	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 ## tables: regenerate the markdown table of every result in bench/results/ from its JSON
 tables: $(STAMP)

@@ -30,8 +30,11 @@ def results_page() -> str:
         "history is their git history. Compare figures of one run only: each run is one machine at one time.\n",
     ]
     for name in tables.names():
-        body = tables.render(name).split("\n", 1)[1].strip()  # without the generated-file notice
-        parts.append(f"## {name}\n\n`bench/results/{name}.json`\n\n{body}\n")
+        result = tables.load(name)
+        body = tables.render(name, result).split("\n", 1)[1].strip()  # without the generated-file notice
+        what = " ".join((tables.renderer(name, result).__doc__ or "").split())
+        what = what.split("): ", 1)[-1].split(". ")[0].rstrip(".")  # "``x.json`` (``cmd``): what. More." -> what
+        parts.append(f"## {name}\n\n`bench/results/{name}.json`: {what}.\n\n{body}\n")
     return "\n".join(parts)
 
 

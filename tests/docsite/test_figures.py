@@ -93,6 +93,7 @@ def test_the_scan_finds_typed_measurements_and_leaves_the_rest():
             "```",
             "1.234 s inside a code block",
             "```",
+            "324 requests per second, 2.9 times faster, 12 percent; 3 tasks, 4 layers",
             "about 5.5 s here <!-- not measured: an example of the exemption -->",
             "<!-- 3.33 s in a comment -->",
         ]
@@ -104,4 +105,7 @@ def test_the_scan_finds_typed_measurements_and_leaves_the_rest():
         (1, "236 B"),
         (1, "73%"),
         (1, "0.785"),
+        (7, "324 requests per second"),
+        (7, "2.9 times faster"),
+        (7, "12 percent"),
     ]
