@@ -7,6 +7,9 @@
     store_bench     the SQLite store at scale
     jobs/           training jobs through the API
     http_load       the closed-loop HTTP load generator they share
+    tables/         the markdown table of every result, generated from its JSON (``python -m bench.tables``)
+
+Every figure the docs quote comes from a JSON file of ``bench/results/``, never from a keyboard.
 """
 
 import os

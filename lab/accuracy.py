@@ -21,8 +21,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.tables import write_beside
 from lab.grid import FULL, GridConfig, run_grid
-from lab.report import markdown, plot
+from lab.report import plot
 
 PRESETS = {
     "quick": GridConfig(),
@@ -101,18 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = "accuracy" if preset != "smoke" else "accuracy-smoke"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
-    md = markdown(result)
-    cells, source = result["cells"], result["source_stage"]
-    header = (
-        f"# Accuracy lab: {preset} grid\n\n`{result['command']}` — {result['wall_seconds'] / 60:.1f} min wall for this "
-        f"invocation on this machine; backbone `{cfg.backbone}`. "
-        f"{cells['total']} cells, {cells['reused']} of them reused "
-        f"from earlier runs with the same settings; target training {cells['target_seconds'] / 60:.1f} min summed over "
-        f"cells; source stage {source['seconds'] / 60:.1f} min{' (reused)' if source['reused'] else ''}.\n\n"
-    )
-    (out / f"{stem}.md").write_text(header + md)
+    md = write_beside(out / f"{stem}.json")  # the tables: bench.tables.accuracy
     plot(result, out / f"{stem}.png")
-    print(header + md)
+    print(md.read_text())
     return 0
 
 

@@ -12,13 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # package -> the top-level packages of this project it must never import
-PROJECT = {"mpt_core", "prompts_store", "training", "service", "mpt_cli", "mpt_client", "lab", "bench"}
+PROJECT = {"mpt_core", "prompts_store", "training", "service", "mpt_cli", "mpt_client", "lab", "bench", "docsite"}
 FORBIDDEN = {
     "mpt_core": PROJECT - {"mpt_core"},
     "prompts_store": PROJECT - {"mpt_core", "prompts_store"},
-    "training": {"service", "mpt_cli", "mpt_client", "lab", "bench"},
-    "service": {"training", "mpt_cli", "mpt_client", "lab", "bench"},
-    "mpt_client": {"training", "service", "mpt_cli", "lab", "bench"},  # prompts_store: only to push from a store
+    "training": {"service", "mpt_cli", "mpt_client", "lab", "bench", "docsite"},
+    "service": {"training", "mpt_cli", "mpt_client", "lab", "bench", "docsite"},
+    "mpt_client": {"training", "service", "mpt_cli", "lab", "bench", "docsite"},  # prompts_store: only to push
 }
 
 

@@ -39,8 +39,10 @@ from pathlib import Path
 
 import torch
 
+from ..tables import write_beside
+from ..tables.speed import table as markdown_table
 from .engine import Peft, build_table, compare_generate, compare_score, engine_settings, rows_of, settings_env
-from .report import environment, markdown_table, write_json
+from .report import environment, write_json
 from .setup import SHAPES, build_model, build_peft, build_tables, build_workload
 from .timing import interleaved, synchronizer
 
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         finally:  # also on SIGINT at the hard stop: what was measured is written and shown
             path = run.save()
             print(markdown_table(result), flush=True)
-            say(f"wrote {path}")
+            say(f"wrote {path} and {write_beside(path)}")
     return result
 
 

@@ -1,4 +1,4 @@
-"""The README's training example (demo/jobs/rte.json, the body of its `POST /tasks/NAME/train`) is
+"""The docs' training example (demo/jobs/rte.json, the body of their `POST /tasks/NAME/train`) is
 what bench.jobs.setup generates from the lab over the demo world, and a family the demo store holds
 no task of; the GPU benchmark script runs without the server's packages."""
 
@@ -19,7 +19,8 @@ def test_the_committed_example_is_the_generated_one_for_a_new_family():
     assert {e["target"] for e in body["examples"]} == {"entailment", "not_entailment"}
     with open_store(DEMO_STORE, create=False) as store:
         assert TASK_FAMILY not in store.list_tasks()
-    assert f"-d @{EXAMPLE.relative_to(ROOT)}" in (ROOT / "README.md").read_text()
+    for page in ("docs/jobs.md", "docs/quickstart.md"):
+        assert f"-d @{EXAMPLE.relative_to(ROOT)}" in (ROOT / page).read_text(), page
 
 
 def test_the_gpu_benchmark_needs_neither_fastapi_nor_httpx():

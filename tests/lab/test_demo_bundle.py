@@ -1,6 +1,7 @@
 """The committed demo bundle (demo/, built by `make demo-bundle`) is what `make serve` serves:
 it stays under the size limit, the server answers its recorded held-out examples exactly as the
-bundle build predicted them, and every curl example in the README gets the answer shown there."""
+bundle build predicted them, and every curl example of the README and the quick start gets the answer
+shown there."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ DEMO = ROOT / "demo"
 MAX_BYTES = 20_000_000
 
 
-def readme_examples() -> list[tuple[str, str, str]]:
-    """(task, input, expected output) of each README curl call followed by its `# -> answer` line."""
-    text = (ROOT / "README.md").read_text()
+PAGES = ("README.md", "docs/quickstart.md")  # the pages that show the demo's curl calls
+
+
+def readme_examples(page: str = "README.md") -> list[tuple[str, str, str]]:
+    """(task, input, expected output) of each curl call of a page followed by its `# -> answer` line."""
+    text = (ROOT / page).read_text()
     pattern = re.compile(r"curl -s '[^']*/predict\?task=([\w.-]+)' -d '(\{.*?\})'[^\n]*\n# -> (.+)")
     return [(task, json.loads(body)["inputs"], answer.strip()) for task, body, answer in pattern.findall(text)]
 
@@ -63,10 +67,11 @@ def test_server_reproduces_the_bundles_predictions(demo_server):
         assert r.json()["outputs"] == [e["predicted"] for e in t["examples"]], name
 
 
-def test_readme_curl_examples_answer_as_shown(demo_server):
-    examples = readme_examples()
+@pytest.mark.parametrize("page", PAGES)
+def test_readme_curl_examples_answer_as_shown(demo_server, page):
+    examples = readme_examples(page)
     tasks = json.loads((DEMO / "tasks.json").read_text())
-    assert {task for task, _, _ in examples} == set(tasks), "the README shows a curl call for each demo task"
+    assert {task for task, _, _ in examples} == set(tasks), f"{page} shows a curl call for each demo task"
     for task, text, answer in examples:
         r = httpx.post(f"{demo_server}/predict", params={"task": task}, json={"inputs": text})
         assert r.status_code == 200, r.text
